@@ -1,0 +1,51 @@
+"""mrl-rag: Matryoshka embeddings as a drop-in part of RAG pipelines.
+
+The public API is what ``__all__`` lists; everything in modules whose name
+starts with an underscore is private and may change.
+"""
+
+from mrl_rag._embedder import InputType, MatryoshkaEmbedder
+from mrl_rag._errors import (
+    InvalidDimensionError,
+    InvalidTextError,
+    MRLRagError,
+    ProfileError,
+    TruncationQualityWarning,
+    TrustRemoteCodeError,
+    UnknownModelError,
+)
+from mrl_rag._measure import RankAgreement, rank_agreement
+from mrl_rag._profiles import (
+    PROFILE_SCHEMA_VERSION,
+    ModelProfile,
+    get_profile,
+    list_profiles,
+    register_profile,
+)
+from mrl_rag._scoring import cosine_scores, top_k
+from mrl_rag._truncate import truncate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PROFILE_SCHEMA_VERSION",
+    "InputType",
+    "InvalidDimensionError",
+    "InvalidTextError",
+    "MRLRagError",
+    "MatryoshkaEmbedder",
+    "ModelProfile",
+    "ProfileError",
+    "RankAgreement",
+    "TruncationQualityWarning",
+    "TrustRemoteCodeError",
+    "UnknownModelError",
+    "__version__",
+    "cosine_scores",
+    "get_profile",
+    "list_profiles",
+    "rank_agreement",
+    "register_profile",
+    "top_k",
+    "truncate",
+]

@@ -1,0 +1,44 @@
+"""Exceptions raised by mrl-rag.
+
+Every exception derives from :class:`MRLRagError`, and also from the built-in
+exception a Python user would expect (``ValueError`` for a bad value,
+``TypeError`` for a bad type, ``LookupError`` for an unknown name), so existing
+``except ValueError:`` code keeps working.
+"""
+
+from __future__ import annotations
+
+
+class MRLRagError(Exception):
+    """Base class of every error raised by mrl-rag."""
+
+
+class InvalidDimensionError(MRLRagError, ValueError):
+    """A requested embedding dimension is not allowed for this model or array."""
+
+
+class InvalidTextError(MRLRagError, ValueError, TypeError):
+    """An input text is empty, ``None`` or not a string.
+
+    It is both a ``ValueError`` and a ``TypeError`` so that callers can catch it
+    either way.
+    """
+
+
+class ProfileError(MRLRagError, ValueError):
+    """A model profile is inconsistent, or disagrees with the loaded model."""
+
+
+class UnknownModelError(MRLRagError, LookupError):
+    """No profile is registered under the requested model name."""
+
+    def __str__(self) -> str:  # LookupError would otherwise repr() the message.
+        return str(self.args[0]) if self.args else ""
+
+
+class TrustRemoteCodeError(MRLRagError):
+    """The model runs code from its hub repository and the user has not allowed it."""
+
+
+class TruncationQualityWarning(UserWarning):
+    """Truncating a model that was not Matryoshka-trained loses retrieval quality."""

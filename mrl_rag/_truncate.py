@@ -1,0 +1,83 @@
+"""The one truncation function of mrl-rag.
+
+Every truncated vector in the project, from the embedder, the store or a
+benchmark, is made here, so that a prefix of length ``dim`` always means the
+same thing: the first ``dim`` components, rescaled to unit L2 norm.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mrl_rag._errors import InvalidDimensionError
+
+__all__ = ["check_dim_type", "truncate"]
+
+
+def check_dim_type(dim: Any, *, name: str = "dim") -> int:
+    """Return ``dim`` as an ``int`` if it is a positive integer, else raise.
+
+    Args:
+        dim: The value to check. Python and NumPy integers are accepted;
+            ``bool``, floats and strings are not.
+        name: The parameter name to use in the error message.
+
+    Returns:
+        ``dim`` as a plain ``int``.
+
+    Raises:
+        InvalidDimensionError: If ``dim`` is not an integer or is not positive.
+    """
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+        raise InvalidDimensionError(
+            f"{name} must be a positive integer, got {dim!r} ({type(dim).__name__})."
+        )
+    if dim <= 0:
+        raise InvalidDimensionError(f"{name} must be a positive integer, got {dim}.")
+    return int(dim)
+
+
+def truncate(vectors: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
+    """Keep the first ``dim`` components of each vector and rescale to unit length.
+
+    This is how a Matryoshka embedding is shortened: a prefix of the full
+    vector, L2-renormalised so that dot products are cosine similarities again.
+    A vector whose prefix is all zeros stays all zeros (it has no direction).
+
+    Args:
+        vectors: One vector of shape ``(d,)`` or a batch of shape ``(n, d)``.
+        dim: How many leading components to keep, ``1 <= dim <= d``.
+            ``dim == d`` only renormalises.
+
+    Returns:
+        A new float32 array of shape ``(dim,)`` or ``(n, dim)``; the input is
+        never modified.
+
+    Raises:
+        InvalidDimensionError: If ``dim`` is not an integer in ``1..d``.
+        ValueError: If ``vectors`` is not 1-D or 2-D.
+
+    Example:
+        >>> truncate([3.0, 4.0, 12.0], 2)
+        array([0.6, 0.8], dtype=float32)
+    """
+    array = np.asarray(vectors, dtype=np.float32)
+    if array.ndim not in (1, 2):
+        raise ValueError(
+            f"vectors must be 1-D (one vector) or 2-D (a batch), got shape {array.shape}."
+        )
+    dim = check_dim_type(dim)
+    full = array.shape[-1]
+    if dim > full:
+        raise InvalidDimensionError(
+            f"dim={dim} is larger than the vectors' dimension ({full}); "
+            f"allowed: an integer from 1 to {full}."
+        )
+    prefix = np.array(array[..., :dim], dtype=np.float32, copy=True)
+    norms = np.linalg.norm(prefix, axis=-1, keepdims=True)
+    np.divide(prefix, norms, out=prefix, where=norms > 0)
+    return prefix
