@@ -173,7 +173,8 @@ class MatryoshkaEmbedder:
         name = model if isinstance(model, str) else str(model) if isinstance(model, Path) else None
         resolved = self._resolve_profile(profile, name)
         if resolved is not None:
-            self._check_loadable(resolved, trust_remote_code)
+            # A model object passed in was loaded by the caller, who made that choice.
+            self._check_loadable(resolved, trust_remote_code, loading=name is not None)
 
         if name is None:
             self._model = self._check_model_object(model)
@@ -229,13 +230,13 @@ class MatryoshkaEmbedder:
         return find_profile(name) if name is not None else None
 
     @staticmethod
-    def _check_loadable(profile: ModelProfile, trust_remote_code: bool) -> None:
+    def _check_loadable(profile: ModelProfile, trust_remote_code: bool, *, loading: bool) -> None:
         if profile.backend != "sentence-transformers":
             raise ProfileError(
                 f"{profile.name} is served by the {profile.backend} API, not run "
                 "in-process; MatryoshkaEmbedder loads sentence-transformers models only."
             )
-        if profile.trust_remote_code and not trust_remote_code:
+        if loading and profile.trust_remote_code and not trust_remote_code:
             raise TrustRemoteCodeError(
                 f"{profile.name} runs code from its hub repository when loaded. Review that "
                 "code, then pass trust_remote_code=True to MatryoshkaEmbedder to allow it; "

