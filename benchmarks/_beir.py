@@ -90,9 +90,7 @@ def cached_full_vectors(
 
 def ndcg_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int = 10) -> float:
     """nDCG@k with graded gains (BEIR/pytrec_eval convention: gain = grade)."""
-    dcg = sum(
-        relevant.get(doc, 0) / math.log2(rank + 2) for rank, doc in enumerate(ranked[:k])
-    )
+    dcg = sum(relevant.get(doc, 0) / math.log2(rank + 2) for rank, doc in enumerate(ranked[:k]))
     ideal = sorted(relevant.values(), reverse=True)[:k]
     idcg = sum(grade / math.log2(rank + 2) for rank, grade in enumerate(ideal))
     return dcg / idcg if idcg > 0 else 0.0

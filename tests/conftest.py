@@ -12,7 +12,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 TINY_DIM = 64
 
-_WORDS = (
+_WORDS = (  # noqa: SIM905 - a word list reads better as one string
     "the a of and to in is for on with cat dog bird fish tree river city car train "
     "paris london tokyo berlin cheese bread wine coffee tea music film book doll "
     "matryoshka nest inside query passage document search alpha beta gamma delta "

@@ -17,8 +17,8 @@ from mrl_rag import (
     MatryoshkaEmbedder,
     ModelProfile,
     ProfileError,
-    TrustRemoteCodeError,
     TruncationQualityWarning,
+    TrustRemoteCodeError,
     rank_agreement,
     truncate,
 )
@@ -90,7 +90,9 @@ def test_prefixes_are_applied_by_themselves(embedder: MatryoshkaEmbedder, st_mod
 
 
 def test_prefix_overrides(st_model: SentenceTransformer) -> None:
-    e = MatryoshkaEmbedder(st_model, profile=mrl_profile(), query_prefix="", document_prefix="doc: ")
+    e = MatryoshkaEmbedder(
+        st_model, profile=mrl_profile(), query_prefix="", document_prefix="doc: "
+    )
     assert (e.profile.query_prefix, e.profile.document_prefix) == ("", "doc: ")
     np.testing.assert_allclose(e.embed_query("cat"), raw(st_model, ["cat"])[0], atol=1e-5)
     np.testing.assert_allclose(e.embed_documents(["cat"]), raw(st_model, ["doc: cat"]), atol=1e-5)
@@ -203,7 +205,9 @@ def test_non_matryoshka_truncation_warns_once(st_model: SentenceTransformer) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         e.embed_documents(DOCS)  # full dimension: nothing is lost, no warning
-    with pytest.warns(TruncationQualityWarning, match=r"not trained with Matryoshka.*rank_agreement"):
+    with pytest.warns(
+        TruncationQualityWarning, match=r"not trained with Matryoshka.*rank_agreement"
+    ):
         e.embed_documents(DOCS, dim=20)  # any prefix is allowed, with a warning
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -222,7 +226,7 @@ def test_remote_code_is_never_enabled_silently(tmp_path: Path) -> None:
     missing = tmp_path / "not-a-model"  # the check happens before any loading
     with pytest.raises(TrustRemoteCodeError, match="pass trust_remote_code=True"):
         MatryoshkaEmbedder(missing, profile=needs_code)
-    with pytest.raises(TrustRemoteCodeError, match="nomic-ai/nomic-embed-text-v1.5"):
+    with pytest.raises(TrustRemoteCodeError, match=r"nomic-ai/nomic-embed-text-v1\.5"):
         MatryoshkaEmbedder("nomic-ai/nomic-embed-text-v1.5")
     assert not missing.exists()
 
@@ -246,7 +250,7 @@ def test_profile_that_disagrees_with_the_model_is_refused(st_model: SentenceTran
 
 def test_pre_truncated_model_is_refused(tiny_model_path: Path) -> None:
     model = SentenceTransformer(str(tiny_model_path), device="cpu", truncate_dim=16)
-    with pytest.raises(ProfileError, match="truncate_dim=16.*pass dim="):
+    with pytest.raises(ProfileError, match=r"truncate_dim=16.*pass dim="):
         MatryoshkaEmbedder(model)
 
 

@@ -60,11 +60,17 @@ def test_unknown_model_lists_known_ones() -> None:
 def test_validate_dim_messages_name_value_and_allowed() -> None:
     p = get_profile("nomic-ai/nomic-embed-text-v1.5")
     assert p.validate_dim(256) == 256
-    with pytest.raises(InvalidDimensionError, match=r"dim=300 is not a dimension .* 768, 512, 256, 128, 64"):
+    with pytest.raises(
+        InvalidDimensionError, match=r"dim=300 is not a dimension .* 768, 512, 256, 128, 64"
+    ):
         p.validate_dim(300)
-    with pytest.raises(InvalidDimensionError, match=r"dim=1024 is larger than the full dimension .*768"):
+    with pytest.raises(
+        InvalidDimensionError, match=r"dim=1024 is larger than the full dimension .*768"
+    ):
         p.validate_dim(1024)
-    with pytest.raises(InvalidDimensionError, match=r"search_dim must be a positive integer, got 0"):
+    with pytest.raises(
+        InvalidDimensionError, match=r"search_dim must be a positive integer, got 0"
+    ):
         p.validate_dim(0, name="search_dim")
     with pytest.raises(InvalidDimensionError, match=r"got -3.*Allowed for nomic"):
         p.validate_dim(-3)
@@ -91,8 +97,14 @@ def test_overrides_return_a_copy_and_leave_the_registry_alone() -> None:
         ({"name": "m", "full_dim": 8, "matryoshka_dims": (4, 16)}, "16 exceeds full_dim=8"),
         ({"name": "m", "full_dim": 8, "matryoshka_dims": ()}, "at least one dimension"),
         ({"name": "m", "full_dim": 8, "matryoshka_dims": (0,)}, "positive integer, got 0"),
-        ({"name": "m", "full_dim": 8, "matryoshka": False, "matryoshka_dims": (4,)}, "matryoshka=False"),
-        ({"name": "m", "full_dim": 8, "pre_truncation": "rms"}, "pre_truncation='rms'.*'layer_norm'"),
+        (
+            {"name": "m", "full_dim": 8, "matryoshka": False, "matryoshka_dims": (4,)},
+            "matryoshka=False",
+        ),
+        (
+            {"name": "m", "full_dim": 8, "pre_truncation": "rms"},
+            "pre_truncation='rms'.*'layer_norm'",
+        ),
         ({"name": "m", "full_dim": 8, "backend": "cohere"}, "backend='cohere'"),
         ({"name": "m", "full_dim": 8, "query_prefix": None}, "query_prefix must be a string"),
     ],
@@ -113,7 +125,7 @@ def test_register_refuses_silent_replacement() -> None:
     try:
         assert register_profile(profile) is profile
         assert get_profile("acme/test-model") is profile
-        with pytest.raises(ProfileError, match="already registered.*overwrite=True"):
+        with pytest.raises(ProfileError, match=r"already registered.*overwrite=True"):
             register_profile(profile.replace(query_prefix="other: "))
         assert get_profile("acme/test-model").query_prefix == "q: "
         register_profile(profile.replace(query_prefix="other: "), overwrite=True)

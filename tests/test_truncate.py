@@ -75,7 +75,9 @@ def test_non_positive_dims_rejected(dim: int) -> None:
 
 @given(st.integers(min_value=9, max_value=10_000))
 def test_dims_above_width_rejected(dim: int) -> None:
-    with pytest.raises(InvalidDimensionError, match=rf"dim={dim} .*allowed: an integer from 1 to 8"):
+    with pytest.raises(
+        InvalidDimensionError, match=rf"dim={dim} .*allowed: an integer from 1 to 8"
+    ):
         truncate(np.ones((2, 8)), dim)
 
 

@@ -1,0 +1,33 @@
+"""The examples run as users run them, so they cannot rot."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.integration
+
+
+def test_dimension_demo_runs_offline() -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo_dimensions.py"), "--dims", "384", "64"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = dict(re.findall(r"^\s*(\d+)\s+\d+\s+([\d.]+)\s+\d+%$", result.stdout, flags=re.M))
+    assert rows["384"] == "1.00"  # full dimension agrees with itself
+    assert 0.0 <= float(rows["64"]) <= 1.0
+    assert "Mitochondria" in result.stdout.split("Top 3")[1].splitlines()[1]
+    assert "TruncationQualityWarning" in result.stderr  # MiniLM is not Matryoshka-trained
