@@ -10,6 +10,7 @@ from mrl_rag._errors import (
     InvalidTextError,
     MRLRagError,
     ProfileError,
+    StoreMismatchError,
     TruncationQualityWarning,
     TrustRemoteCodeError,
     UnknownModelError,
@@ -23,20 +24,25 @@ from mrl_rag._profiles import (
     register_profile,
 )
 from mrl_rag._scoring import cosine_scores, top_k
+from mrl_rag._store import DEFAULT_SHORTLIST, MatryoshkaStore, SearchResult
 from mrl_rag._truncate import truncate
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_SHORTLIST",
     "PROFILE_SCHEMA_VERSION",
     "InputType",
     "InvalidDimensionError",
     "InvalidTextError",
     "MRLRagError",
     "MatryoshkaEmbedder",
+    "MatryoshkaStore",
     "ModelProfile",
     "ProfileError",
     "RankAgreement",
+    "SearchResult",
+    "StoreMismatchError",
     "TruncationQualityWarning",
     "TrustRemoteCodeError",
     "UnknownModelError",

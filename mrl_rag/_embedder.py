@@ -24,7 +24,7 @@ from mrl_rag._truncate import check_dim_type, truncate
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["InputType", "MatryoshkaEmbedder", "check_texts"]
+__all__ = ["InputType", "MatryoshkaEmbedder", "check_text", "check_texts"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ def check_texts(texts: Any, *, name: str = "texts") -> list[str]:
     return checked
 
 
-def _check_text(text: Any, *, name: str = "text") -> str:
+def check_text(text: Any, *, name: str = "text") -> str:
+    """Check one text: a non-empty string, or :class:`InvalidTextError` naming ``name``."""
     if not isinstance(text, str):
         what = "None" if text is None else f"a {type(text).__name__}"
         raise InvalidTextError(f"{name} must be a non-empty string, got {what}.")
@@ -477,4 +478,4 @@ class MatryoshkaEmbedder:
             A float32 unit vector of shape ``(dim,)``.
         """
         target = self.resolve_dim(dim)
-        return self.embed_queries([_check_text(text)], dim=target)[0]
+        return self.embed_queries([check_text(text)], dim=target)[0]

@@ -40,5 +40,9 @@ class TrustRemoteCodeError(MRLRagError):
     """The model runs code from its hub repository and the user has not allowed it."""
 
 
+class StoreMismatchError(MRLRagError, ValueError):
+    """An existing store was built with another model or incompatible settings."""
+
+
 class TruncationQualityWarning(UserWarning):
     """Truncating a model that was not Matryoshka-trained loses retrieval quality."""

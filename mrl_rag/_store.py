@@ -1,0 +1,778 @@
+"""The funnel store: truncated vectors in Chroma's HNSW index, full vectors beside them."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from mrl_rag._embedder import MatryoshkaEmbedder, check_text, check_texts
+from mrl_rag._errors import MRLRagError, StoreMismatchError
+from mrl_rag._fullvectors import (
+    FULL_KEY,
+    ChromaMetadataVectors,
+    FullDType,
+    FullVectors,
+    LocalVectorFile,
+)
+from mrl_rag._profiles import PROFILE_SCHEMA_VERSION, ModelProfile
+from mrl_rag._scoring import top_k
+from mrl_rag._truncate import check_dim_type, truncate
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+__all__ = ["DEFAULT_SHORTLIST", "STORE_FORMAT_VERSION", "MatryoshkaStore", "SearchResult"]
+
+logger = logging.getLogger(__name__)
+
+#: How many first-stage candidates are reranked with the full vectors by default
+#: (at least ``k``). See docs/funnel.md for the recall this buys.
+DEFAULT_SHORTLIST = 100
+#: Version of the on-disk layout (collection metadata keys, vector formats).
+STORE_FORMAT_VERSION = 1
+
+_INTERNAL_PREFIX = "_mrl"
+_META = "mrl:"
+_REINDEX_SUFFIX = "__mrl_reindex"
+_RETIRED_SUFFIX = "__mrl_retired"
+_GET_PAGE = 1000
+
+FullVectorFormat = Literal["auto", "local", "chroma"]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One hit of :meth:`MatryoshkaStore.search`.
+
+    Attributes:
+        id: The record's id.
+        text: The stored text (``None`` if it was added without one).
+        metadata: The record's metadata, without mrl-rag's internal keys.
+        score: Cosine similarity of the full query and document vectors (the
+            final ranking; in ``[-1, 1]``, higher is better).
+        search_score: Cosine similarity at the search dimension, from the
+            approximate first stage.
+    """
+
+    id: str
+    text: str | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    score: float = 0.0
+    search_score: float = 0.0
+
+
+def default_search_dim(profile: ModelProfile) -> int:
+    """The search dimension a new store uses when none is given.
+
+    The smallest allowed dimension of at least a sixth of the full one (for
+    "any prefix" models, rounded up to a multiple of 32): 128 for
+    nomic-embed-text-v1.5, 256 for arctic-embed-m-v1.5, 64 for all-MiniLM-L6-v2.
+    """
+    floor = profile.full_dim / 6
+    allowed = profile.allowed_dims
+    if allowed is not None:
+        return min(d for d in allowed if d >= floor)
+    return min(profile.full_dim, max(32, -(-int(floor) // 32) * 32))
+
+
+def content_id(text: str) -> str:
+    """A stable id for a text: rerunning the same add yields the same ids."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _is_remote(client: ClientAPI) -> bool:
+    impl = str(client.get_settings().chroma_api_impl).lower()
+    return "fastapi" in impl or "http" in impl
+
+
+def _persist_dir(client: ClientAPI) -> Path | None:
+    settings = client.get_settings()
+    if _is_remote(client) or not settings.is_persistent or not settings.persist_directory:
+        return None
+    return Path(settings.persist_directory)
+
+
+def _batches(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+class MatryoshkaStore:
+    """A Chroma collection searched in two stages: truncated, then full.
+
+    Adding runs the model once per text at full size. Chroma's HNSW index
+    (cosine space) holds the vectors truncated to ``search_dim``; the full
+    vectors are kept durably beside them. A search finds a shortlist by
+    approximate search on the truncated vectors, then reranks it exactly with
+    the full vectors.
+
+    Example:
+        >>> store = MatryoshkaStore(embedder, path="./my_store", search_dim=128)  # doctest: +SKIP
+        >>> store.add(["Matryoshka dolls nest."], ids=["doll"])  # doctest: +SKIP
+        >>> store.search("nesting dolls", k=1)[0].id  # doctest: +SKIP
+        'doll'
+
+    Args:
+        embedder: Embeds added texts and queries. May be ``None`` for a store
+            that only takes precomputed vectors (pass ``profile`` then).
+        profile: The model profile when there is no embedder.
+        collection: The Chroma collection's name.
+        path: Folder of an embedded ``PersistentClient`` (the default client,
+            at ``./mrl_store``). Not allowed together with ``client``.
+        client: Any Chroma client: ``PersistentClient``, ``EphemeralClient`` or
+            ``HttpClient``.
+        search_dim: Dimension of the first-stage index. For a new collection the
+            default is :func:`default_search_dim`; an existing one keeps its own
+            (use :meth:`reindex` to change it).
+        shortlist: First-stage candidates per search, default 100 (at least k).
+        full_vectors: Where full vectors live: ``"local"`` (a file beside an
+            embedded Chroma, fastest), ``"chroma"`` (in Chroma metadata, works
+            with any client) or ``"auto"`` (local when the client is a
+            ``PersistentClient``, else chroma).
+        full_dtype: ``"float32"`` (exact) or ``"float16"`` (half the space).
+        hnsw: Extra HNSW settings for a new collection, for example
+            ``{"ef_search": 200, "max_neighbors": 32}``. The space is always cosine.
+
+    Raises:
+        StoreMismatchError: If the collection was made with another model,
+            prefixes, pre-truncation step, storage format or search dimension.
+        InvalidDimensionError: If ``search_dim`` is not allowed for the model.
+    """
+
+    def __init__(
+        self,
+        embedder: MatryoshkaEmbedder | None = None,
+        *,
+        profile: ModelProfile | None = None,
+        collection: str = "mrl_rag",
+        path: str | Path | None = None,
+        client: ClientAPI | None = None,
+        search_dim: int | None = None,
+        shortlist: int = DEFAULT_SHORTLIST,
+        full_vectors: FullVectorFormat = "auto",
+        full_dtype: FullDType = "float32",
+        hnsw: Mapping[str, Any] | None = None,
+    ) -> None:
+        if embedder is None and profile is None:
+            raise TypeError(
+                "MatryoshkaStore needs an embedder, or a profile for precomputed vectors."
+            )
+        if embedder is not None and profile is not None and profile != embedder.profile:
+            raise TypeError(
+                "Pass either embedder or profile, not both: the embedder has a profile."
+            )
+        self._embedder = embedder
+        self._profile = embedder.profile if embedder is not None else profile  # type: ignore[assignment]
+        self.shortlist = check_dim_type(shortlist, name="shortlist")
+        if full_vectors not in ("auto", "local", "chroma"):
+            raise ValueError(
+                f"full_vectors must be 'auto', 'local' or 'chroma', got {full_vectors!r}."
+            )
+        if full_dtype not in ("float32", "float16"):
+            raise ValueError(f"full_dtype must be 'float32' or 'float16', got {full_dtype!r}.")
+        if path is not None and client is not None:
+            raise TypeError(
+                "Pass either path (for an embedded PersistentClient) or client, not both."
+            )
+        if client is None:
+            import chromadb
+
+            client = chromadb.PersistentClient(path=str(path if path is not None else "mrl_store"))
+        self._client = client
+        self._name = collection
+
+        persist_dir = _persist_dir(client)
+        if full_vectors == "auto":
+            full_vectors = "local" if persist_dir is not None else "chroma"
+        if full_vectors == "local" and persist_dir is None:
+            raise ValueError(
+                "full_vectors='local' needs an embedded PersistentClient (the file lives "
+                "beside its data); this client is remote or in-memory. Use "
+                "full_vectors='chroma' or 'auto'."
+            )
+
+        existing = self._find_collection(collection)
+        if existing is None:
+            dim = self._profile.validate_dim(
+                search_dim if search_dim is not None else default_search_dim(self._profile),
+                name="search_dim",
+            )
+            meta = self._profile_metadata(full_vectors, full_dtype)
+            meta[_META + "search_dim"] = dim
+            meta[_META + "store_id"] = uuid.uuid4().hex
+            self._collection = self._create_collection(collection, meta, dict(hnsw or {}))
+        else:
+            self._collection = existing
+            self._check_compatible(existing, full_vectors, full_dtype, search_dim)
+        meta = self._collection.metadata or {}
+        self._search_dim = int(meta[_META + "search_dim"])
+        self._full_format = str(meta[_META + "format"])
+        self._full_dtype: FullDType = meta[_META + "full_dtype"]
+        self._store_id = str(meta[_META + "store_id"])
+        self._vectors = self._open_vectors(persist_dir)
+
+    # -- opening -----------------------------------------------------------
+
+    def _find_collection(self, name: str) -> Collection | None:
+        names = {c if isinstance(c, str) else c.name for c in self._client.list_collections()}
+        if name not in names:
+            return None
+        return self._client.get_collection(name, embedding_function=None)
+
+    def _profile_metadata(self, fmt: str, dtype: str) -> dict[str, Any]:
+        p = self._profile
+        return {
+            _META + "model": p.name,
+            _META + "full_dim": p.full_dim,
+            _META + "query_prefix": p.query_prefix,
+            _META + "document_prefix": p.document_prefix,
+            _META + "pre_truncation": p.pre_truncation,
+            _META + "profile_schema": PROFILE_SCHEMA_VERSION,
+            _META + "store_version": STORE_FORMAT_VERSION,
+            _META + "format": fmt,
+            _META + "full_dtype": dtype,
+        }
+
+    def _create_collection(
+        self, name: str, metadata: dict[str, Any], hnsw: dict[str, Any]
+    ) -> Collection:
+        from chromadb import (
+            HnswIndexConfig,
+            Schema,
+            StringInvertedIndexConfig,
+            VectorIndexConfig,
+        )
+
+        hnsw = dict(hnsw)
+        space = hnsw.pop("space", "cosine")
+        if space != "cosine":
+            raise ValueError(f"hnsw space must be 'cosine' (scores are cosines), got {space!r}.")
+        try:
+            hnsw_config = HnswIndexConfig(**hnsw)
+        except Exception as exc:
+            raise ValueError(f"Invalid hnsw settings {hnsw!r}: {exc}") from None
+        schema = Schema()
+        schema.create_index(
+            VectorIndexConfig(space="cosine", embedding_function=None, hnsw=hnsw_config)
+        )
+        # The base64 vectors are never filtered on: an inverted index of them would
+        # only cost ingest time and disk.
+        schema.delete_index(StringInvertedIndexConfig(), key=FULL_KEY)
+        return self._client.create_collection(
+            name, schema=schema, metadata=metadata, embedding_function=None
+        )
+
+    def _check_compatible(
+        self, collection: Collection, fmt: str, dtype: str, search_dim: int | None
+    ) -> None:
+        stored = collection.metadata or {}
+        if _META + "model" not in stored:
+            raise StoreMismatchError(
+                f"Collection {collection.name!r} exists but was not made by mrl-rag (its "
+                "metadata has no mrl: keys); use another collection name."
+            )
+        if stored.get(_META + "store_version") != STORE_FORMAT_VERSION:
+            raise StoreMismatchError(
+                f"Collection {collection.name!r} has store format "
+                f"{stored.get(_META + 'store_version')!r}; this mrl-rag reads format "
+                f"{STORE_FORMAT_VERSION}."
+            )
+        expected = self._profile_metadata(fmt, dtype)
+        if fmt == "auto":
+            expected.pop(_META + "format")
+        for key, value in expected.items():
+            if key == _META + "format" and value != stored.get(key):
+                raise StoreMismatchError(
+                    f"Collection {collection.name!r} keeps its full vectors in the "
+                    f"{stored.get(key)!r} format, but full_vectors={value!r} was asked for. "
+                    + (
+                        "A 'local' store's vectors are in a file beside its embedded Chroma: "
+                        "open it with a PersistentClient at that path."
+                        if stored.get(key) == "local"
+                        else "Open it with full_vectors='auto' or 'chroma'."
+                    )
+                )
+            if stored.get(key) != value and key != _META + "full_dtype":
+                name = key.removeprefix(_META)
+                raise StoreMismatchError(
+                    f"Collection {collection.name!r} was built with {name}="
+                    f"{stored.get(key)!r}, but this store has {name}={value!r}. Mixing them "
+                    "would silently compare incompatible vectors; open it with the same "
+                    "model and settings, or use another collection."
+                )
+        stored_dim = int(stored[_META + "search_dim"])
+        if search_dim is not None and int(search_dim) != stored_dim:
+            raise StoreMismatchError(
+                f"Collection {collection.name!r} is indexed at search_dim={stored_dim}, not "
+                f"{search_dim}. Open it with search_dim=None (or {stored_dim}), then call "
+                f"store.reindex({search_dim}) to change it without re-embedding."
+            )
+
+    def _open_vectors(self, persist_dir: Path | None) -> FullVectors:
+        dim = self._profile.full_dim
+        if self._full_format == "chroma":
+            return ChromaMetadataVectors(dim, self._full_dtype)
+        if persist_dir is None:
+            raise StoreMismatchError(
+                f"Collection {self._name!r} keeps its full vectors in a local file beside "
+                "its embedded Chroma; open it with chromadb.PersistentClient at that path."
+            )
+        path = persist_dir / "mrl_rag" / f"{self._store_id}.{self._full_dtype}"
+        if not path.exists() and self._collection.count() > 0:
+            raise StoreMismatchError(
+                f"The full-vector file {path} of collection {self._name!r} is missing; "
+                "it must stay beside the Chroma data it belongs to."
+            )
+        return LocalVectorFile(path, dim, self._full_dtype)
+
+    # -- properties --------------------------------------------------------
+
+    @property
+    def profile(self) -> ModelProfile:
+        """The model profile the store was built with."""
+        return self._profile
+
+    @property
+    def search_dim(self) -> int:
+        """Dimension of the first-stage (HNSW) index."""
+        return self._search_dim
+
+    @property
+    def full_vector_format(self) -> str:
+        """``"local"`` or ``"chroma"``: where the full vectors live."""
+        return self._full_format
+
+    @property
+    def collection(self) -> Collection:
+        """The Chroma collection currently serving searches."""
+        return self._collection
+
+    def count(self) -> int:
+        """Number of records."""
+        return self._collection.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(collection={self._name!r}, model={self._profile.name!r}, "
+            f"search_dim={self._search_dim}, full_dim={self._profile.full_dim}, "
+            f"full_vectors={self._full_format!r})"
+        )
+
+    # -- writing -----------------------------------------------------------
+
+    def _require_embedder(self) -> MatryoshkaEmbedder:
+        if self._embedder is None:
+            raise TypeError(
+                "This store was opened without an embedder; pass precomputed vectors "
+                "(add_vectors, search_by_vector) or open it with an embedder."
+            )
+        return self._embedder
+
+    def add(
+        self,
+        texts: Sequence[str],
+        *,
+        ids: Sequence[str] | None = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        batch_size: int = 256,
+        upsert: bool = False,
+    ) -> list[str]:
+        """Embed texts once at full size and add them.
+
+        Records whose id is already in the store are skipped (as Chroma's
+        ``add`` does) without running the model, so an add that was interrupted
+        can simply be run again; pass ``upsert=True`` to replace them instead.
+
+        Args:
+            texts: The documents, without prefixes.
+            ids: One unique id per text; by default a hash of the text, so that
+                rerunning the same add creates no duplicates.
+            metadatas: One metadata dict (or ``None``) per text. Keys must not
+                start with ``_mrl`` (reserved).
+            batch_size: Texts embedded and written per step; each step is
+                durable on its own.
+            upsert: Replace existing records instead of skipping them.
+
+        Returns:
+            The ids, in the order of ``texts``.
+        """
+        embedder = self._require_embedder()
+        texts = check_texts(texts)
+        ids = self._check_ids(ids, len(texts), default=texts)
+        metas = self._check_metadatas(metadatas, len(texts))
+        batch_size = check_dim_type(batch_size, name="batch_size")
+        for part in _batches(len(texts), batch_size):
+            todo = self._new_positions(ids[part]) if not upsert else list(range(len(ids[part])))
+            if not todo:
+                continue
+            chosen = [part.start + i for i in todo]
+            full = embedder.encode([texts[i] for i in chosen], input_type="document")
+            self._write(
+                [ids[i] for i in chosen],
+                full,
+                [texts[i] for i in chosen],
+                [metas[i] for i in chosen],
+            )
+        return ids
+
+    def add_vectors(
+        self,
+        ids: Sequence[str],
+        full_vectors: npt.ArrayLike,
+        *,
+        texts: Sequence[str] | None = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        batch_size: int = 1024,
+        upsert: bool = False,
+    ) -> list[str]:
+        """Add records whose full vectors were computed elsewhere.
+
+        The vectors must come from the store's model with its document prefix
+        (for example :meth:`MatryoshkaEmbedder.encode`). They are renormalised.
+
+        Args:
+            ids: One unique id per vector.
+            full_vectors: Shape ``(n, full_dim)``.
+            texts: Optional text per record, returned by searches.
+            metadatas: Optional metadata per record.
+            batch_size: Records written per step.
+            upsert: Replace existing records instead of skipping them.
+
+        Returns:
+            The ids.
+        """
+        full = np.asarray(full_vectors, dtype=np.float32)
+        if full.ndim != 2 or full.shape[1] != self._profile.full_dim:
+            raise ValueError(
+                f"full_vectors must have shape (n, {self._profile.full_dim}) for "
+                f"{self._profile.name}, got {full.shape}."
+            )
+        ids = self._check_ids(ids, len(full), default=None)
+        text_list = check_texts(texts) if texts is not None else None
+        if text_list is not None and len(text_list) != len(ids):
+            raise ValueError(f"texts has {len(text_list)} entries for {len(ids)} vectors.")
+        metas = self._check_metadatas(metadatas, len(ids))
+        batch_size = check_dim_type(batch_size, name="batch_size")
+        full = truncate(full, self._profile.full_dim)
+        for part in _batches(len(ids), batch_size):
+            todo = self._new_positions(ids[part]) if not upsert else list(range(len(ids[part])))
+            if not todo:
+                continue
+            chosen = [part.start + i for i in todo]
+            self._write(
+                [ids[i] for i in chosen],
+                full[chosen],
+                [text_list[i] for i in chosen] if text_list is not None else None,
+                [metas[i] for i in chosen],
+            )
+        return ids
+
+    def _new_positions(self, ids: Sequence[str]) -> list[int]:
+        present = set(self._collection.get(ids=list(ids), include=[])["ids"])
+        return [i for i, record_id in enumerate(ids) if record_id not in present]
+
+    def _write(
+        self,
+        ids: list[str],
+        full: npt.NDArray[np.float32],
+        texts: list[str] | None,
+        metas: list[dict[str, Any]],
+    ) -> None:
+        # Full vectors first (durably), then the records that point to them: a crash
+        # between the two leaves unreferenced rows, never a record without its vector.
+        pointers = self._vectors.prepare(full)
+        search = truncate(full, self._search_dim)
+        metadatas = [{**m, **p} for m, p in zip(metas, pointers, strict=True)]
+        limit = self._client.get_max_batch_size()
+        for part in _batches(len(ids), limit):
+            self._collection.upsert(
+                ids=ids[part],
+                embeddings=search[part],
+                metadatas=metadatas[part],
+                documents=texts[part] if texts is not None else None,
+            )
+
+    @staticmethod
+    def _check_ids(ids: Sequence[str] | None, n: int, default: list[str] | None) -> list[str]:
+        if ids is None:
+            if default is None:
+                raise TypeError("ids are required for precomputed vectors.")
+            ids = [content_id(text) for text in default]
+        else:
+            if isinstance(ids, str):
+                raise TypeError("ids must be a list of strings, got a single str.")
+            ids = list(ids)
+            for i, record_id in enumerate(ids):
+                if not isinstance(record_id, str) or not record_id:
+                    raise ValueError(f"ids[{i}] must be a non-empty string, got {record_id!r}.")
+            if len(ids) != n:
+                raise ValueError(f"ids has {len(ids)} entries for {n} texts.")
+        seen: dict[str, int] = {}
+        for i, record_id in enumerate(ids):
+            if record_id in seen:
+                raise ValueError(
+                    f"ids[{i}] repeats ids[{seen[record_id]}] ({record_id!r}); ids must be "
+                    "unique within one call."
+                )
+            seen[record_id] = i
+        return ids
+
+    @staticmethod
+    def _check_metadatas(
+        metadatas: Sequence[Mapping[str, Any] | None] | None, n: int
+    ) -> list[dict[str, Any]]:
+        if metadatas is None:
+            return [{} for _ in range(n)]
+        metadatas = list(metadatas)
+        if len(metadatas) != n:
+            raise ValueError(f"metadatas has {len(metadatas)} entries for {n} texts.")
+        out = []
+        for i, metadata in enumerate(metadatas):
+            if metadata is None:
+                out.append({})
+                continue
+            if not isinstance(metadata, Mapping):
+                raise TypeError(
+                    f"metadatas[{i}] must be a dict or None, got {type(metadata).__name__}."
+                )
+            reserved = [k for k in metadata if str(k).startswith(_INTERNAL_PREFIX)]
+            if reserved:
+                raise ValueError(
+                    f"metadatas[{i}] uses reserved key {reserved[0]!r}; keys starting with "
+                    f"{_INTERNAL_PREFIX!r} belong to mrl-rag."
+                )
+            out.append(dict(metadata))
+        return out
+
+    def delete(
+        self, ids: Sequence[str] | None = None, *, where: Mapping[str, Any] | None = None
+    ) -> None:
+        """Delete records by id, by metadata filter, or both.
+
+        Args:
+            ids: Ids to delete (unknown ids are ignored).
+            where: A Chroma metadata filter, for example ``{"source": "old"}``.
+        """
+        if ids is None and where is None:
+            raise TypeError("delete needs ids, where, or both; it never deletes everything.")
+        if isinstance(ids, str):
+            raise TypeError("ids must be a list of strings, got a single str.")
+        self._collection.delete(ids=list(ids) if ids is not None else None, where=where)
+
+    # -- reading -----------------------------------------------------------
+
+    def get(self, ids: Sequence[str]) -> list[SearchResult]:
+        """Fetch records by id (in the given order; unknown ids are left out)."""
+        got = self._collection.get(ids=list(ids), include=["metadatas", "documents"])
+        by_id = {
+            record_id: SearchResult(record_id, text, _public(meta))
+            for record_id, text, meta in zip(
+                got["ids"], got["documents"], got["metadatas"], strict=True
+            )
+        }
+        return [by_id[i] for i in ids if i in by_id]
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        shortlist: int | None = None,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+        cascade: Sequence[tuple[int, int]] | None = None,
+    ) -> list[SearchResult]:
+        """Find the ``k`` best records for a query.
+
+        Stage one: approximate search in Chroma's index of vectors truncated to
+        ``search_dim``, filtered by ``where``, for ``shortlist`` candidates.
+        Stage two: an exact rerank of those candidates by cosine similarity of
+        the full vectors.
+
+        Args:
+            query: The query text, without prefix.
+            k: How many results.
+            shortlist: First-stage candidates (default: the store's, at least k).
+            where: Chroma metadata filter for the first stage.
+            where_document: Chroma document filter for the first stage.
+            cascade: Optional intermediate stages as ``(dim, keep)`` pairs with
+                increasing ``dim`` and decreasing ``keep``, for example
+                ``[(256, 30)]`` reranks the shortlist at 256 dimensions and keeps
+                30 for the final full-dimension rerank (the MRL paper's funnel).
+
+        Returns:
+            Up to ``k`` results, best first, by full-vector cosine similarity.
+        """
+        embedder = self._require_embedder()
+        query_full = embedder.encode([check_text(query, name="query")], input_type="query")[0]
+        return self.search_by_vector(
+            query_full,
+            k,
+            shortlist=shortlist,
+            where=where,
+            where_document=where_document,
+            cascade=cascade,
+        )
+
+    def search_by_vector(
+        self,
+        query_vector: npt.ArrayLike,
+        k: int = 10,
+        *,
+        shortlist: int | None = None,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+        cascade: Sequence[tuple[int, int]] | None = None,
+    ) -> list[SearchResult]:
+        """:meth:`search` with a precomputed full query vector (query prefix applied)."""
+        query_full = np.asarray(query_vector, dtype=np.float32)
+        if query_full.shape != (self._profile.full_dim,):
+            raise ValueError(
+                f"query_vector must be a full {self._profile.full_dim}-dimensional vector, "
+                f"got shape {query_full.shape}."
+            )
+        query_full = truncate(query_full, self._profile.full_dim)
+        k = check_dim_type(k, name="k")
+        n_short = max(
+            k, check_dim_type(shortlist, name="shortlist") if shortlist else self.shortlist
+        )
+        stages = self._check_cascade(cascade, k)
+        got = self._collection.query(
+            query_embeddings=[truncate(query_full, self._search_dim)],
+            n_results=n_short,
+            where=where,
+            where_document=where_document,
+            include=["metadatas", "documents", "distances"],
+        )
+        ids, metas = got["ids"][0], got["metadatas"][0]
+        if not ids:
+            return []
+        docs, dists = got["documents"][0], got["distances"][0]
+        full = self._vectors.read(metas)
+        candidates = np.arange(len(ids))
+        for dim, keep in stages:
+            scores = truncate(full[candidates], dim) @ truncate(query_full, dim)
+            candidates = candidates[top_k(scores, keep)]
+        scores = full[candidates] @ query_full
+        order = candidates[top_k(scores, k)]
+        final = full[order] @ query_full
+        return [
+            SearchResult(
+                id=ids[i],
+                text=docs[i],
+                metadata=_public(metas[i]),
+                score=float(score),
+                search_score=float(1.0 - dists[i]),
+            )
+            for i, score in zip(order, final, strict=True)
+        ]
+
+    def _check_cascade(
+        self, cascade: Sequence[tuple[int, int]] | None, k: int
+    ) -> list[tuple[int, int]]:
+        if not cascade:
+            return []
+        stages = []
+        last_dim, last_keep = self._search_dim, None
+        for i, stage in enumerate(cascade):
+            try:
+                dim, keep = stage
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"cascade[{i}] must be a (dim, keep) pair, got {stage!r}."
+                ) from None
+            dim = self._profile.validate_dim(dim, name=f"cascade[{i}] dim")
+            keep = check_dim_type(keep, name=f"cascade[{i}] keep")
+            if dim <= last_dim or dim >= self._profile.full_dim:
+                raise ValueError(
+                    f"cascade[{i}] dim={dim} must be above the previous stage's dimension "
+                    f"({last_dim}) and below the full dimension ({self._profile.full_dim})."
+                )
+            if keep < k or (last_keep is not None and keep > last_keep):
+                raise ValueError(
+                    f"cascade[{i}] keep={keep} must be at least k={k} and no more than the "
+                    "previous stage keeps."
+                )
+            stages.append((dim, keep))
+            last_dim, last_keep = dim, keep
+        return stages
+
+    # -- re-indexing -------------------------------------------------------
+
+    def reindex(self, search_dim: int, *, batch_size: int = 1000) -> None:
+        """Rebuild the first-stage index at another dimension, without the model.
+
+        The new index is built from the stored full vectors in a separate
+        collection while the current one keeps serving searches; when it is
+        complete it takes over the collection's name and the old one is dropped.
+        Do not add or delete records while a reindex runs.
+
+        Args:
+            search_dim: The new first-stage dimension (validated for the model).
+            batch_size: Records copied per step.
+        """
+        new_dim = self._profile.validate_dim(search_dim, name="search_dim")
+        batch_size = check_dim_type(batch_size, name="batch_size")
+        old = self._collection
+        building = self._name + _REINDEX_SUFFIX
+        if self._find_collection(building) is not None:  # left by an interrupted reindex
+            self._client.delete_collection(building)
+        meta = dict(old.metadata or {})
+        meta[_META + "search_dim"] = new_dim
+        hnsw = _hnsw_settings(old)
+        new = self._create_collection(building, meta, hnsw)
+        total = old.count()
+        from tqdm.auto import tqdm
+
+        with tqdm(total=total, desc=f"Reindexing at {new_dim} dims", disable=total < 10_000) as bar:
+            for offset in range(0, total, batch_size):
+                page = old.get(include=["metadatas", "documents"], limit=batch_size, offset=offset)
+                if not page["ids"]:
+                    break
+                full = self._vectors.read(page["metadatas"])
+                new.add(
+                    ids=page["ids"],
+                    embeddings=truncate(full, new_dim),
+                    metadatas=page["metadatas"],
+                    documents=page["documents"],
+                )
+                bar.update(len(page["ids"]))
+        if new.count() != total:
+            self._client.delete_collection(building)
+            raise MRLRagError(
+                f"Reindex copied {new.count()} of {total} records (was the store written to "
+                "meanwhile?); the old index is unchanged."
+            )
+        retired = self._name + _RETIRED_SUFFIX
+        if self._find_collection(retired) is not None:
+            self._client.delete_collection(retired)
+        old.modify(name=retired)
+        new.modify(name=self._name)
+        self._collection = new
+        self._search_dim = new_dim
+        self._client.delete_collection(retired)
+
+
+def _hnsw_settings(collection: Collection) -> dict[str, Any]:
+    config = collection.configuration_json or {}
+    hnsw = dict(config.get("hnsw") or {})
+    keep = ("space", "ef_construction", "max_neighbors", "ef_search")
+    return {k: v for k, v in hnsw.items() if k in keep and v is not None}
+
+
+def _public(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not metadata:
+        return {}
+    return {k: v for k, v in metadata.items() if not k.startswith(_INTERNAL_PREFIX)}

@@ -1,0 +1,318 @@
+"""The funnel store on real Chroma clients: embedded, in-memory and a local server."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from pathlib import Path
+
+import chromadb
+import numpy as np
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from mrl_rag import (
+    InvalidDimensionError,
+    InvalidTextError,
+    MatryoshkaEmbedder,
+    MatryoshkaStore,
+    ModelProfile,
+    StoreMismatchError,
+    truncate,
+)
+
+from .conftest import TINY_DIM
+
+WORDS = "cat dog bird fish tree river city car train paris london tokyo cheese bread wine coffee tea music film book".split()  # noqa: SIM905
+# 60 distinct word triples: the tiny model sees every text differently (no ties).
+TEXTS = [" ".join(t) for t in itertools.islice(itertools.combinations(WORDS, 3), 0, 1140, 19)]
+IDS = [f"doc-{i}" for i in range(60)]
+METAS = [{"group": "even" if i % 2 == 0 else "odd", "n": i} for i in range(60)]
+QUERIES = ["cat and dog", "tea in tokyo", "a film about paris", "bread wine cheese"]
+
+
+def tiny_profile(**changes: object) -> ModelProfile:
+    base = ModelProfile(
+        name="tiny-mrl",
+        full_dim=TINY_DIM,
+        matryoshka_dims=(32, 16, 8),
+        query_prefix="query: ",
+        document_prefix="passage: ",
+        source="test",
+    )
+    return base.replace(**changes)
+
+
+@pytest.fixture(scope="module")
+def embedder(tiny_model_path: Path) -> MatryoshkaEmbedder:
+    model = SentenceTransformer(str(tiny_model_path), device="cpu")
+    return MatryoshkaEmbedder(model, profile=tiny_profile())
+
+
+@pytest.fixture(params=["persistent-local", "persistent-chroma", "ephemeral", "http"])
+def make_store(request, tmp_path: Path, embedder: MatryoshkaEmbedder):
+    """Build stores on one kind of client; every test runs on each kind."""
+    kind = request.param
+    if kind == "http":
+        host, port = request.getfixturevalue("chroma_server")
+        client = chromadb.HttpClient(host=host, port=port)
+    elif kind == "ephemeral":
+        client = chromadb.EphemeralClient()
+    else:
+        client = chromadb.PersistentClient(path=str(tmp_path / "db"))
+    name = f"t{uuid.uuid4().hex[:12]}"
+    fmt = "chroma" if kind == "persistent-chroma" else "auto"
+
+    def build(**kwargs: object) -> MatryoshkaStore:
+        kwargs.setdefault("embedder", embedder)
+        kwargs.setdefault("full_vectors", fmt)
+        kwargs.setdefault("collection", name)
+        return MatryoshkaStore(client=client, **kwargs)
+
+    build.kind = kind  # type: ignore[attr-defined]
+    build.client = client  # type: ignore[attr-defined]
+    return build
+
+
+def exact_top(embedder, query: str, k: int, where_ids=None) -> tuple[list[str], np.ndarray]:
+    """Brute-force cosine ranking with full vectors: the reference for the funnel."""
+    docs = embedder.encode(TEXTS, input_type="document")
+    scores = docs @ embedder.encode([query], input_type="query")[0]
+    order = [
+        i for i in np.argsort(-scores, kind="stable") if where_ids is None or IDS[i] in where_ids
+    ]
+    return [IDS[i] for i in order[:k]], scores[order[:k]]
+
+
+def assert_exact(hits, embedder, query: str, k: int, where_ids=None) -> None:
+    """The hits are the exact top k (scores equal; ids equal up to float-level ties)."""
+    ids, scores = exact_top(embedder, query, k, where_ids)
+    np.testing.assert_allclose([h.score for h in hits], scores, atol=1e-5)
+    assert len({h.id for h in hits} ^ set(ids)) <= 2 * np.sum(np.abs(np.diff(scores)) < 1e-5)
+
+
+def test_add_and_search_return_exact_full_vector_ranking(make_store, embedder) -> None:
+    store = make_store(search_dim=8)
+    assert store.add(TEXTS, ids=IDS, metadatas=METAS) == IDS
+    assert store.count() == 60
+    expected_format = "local" if make_store.kind == "persistent-local" else "chroma"
+    assert store.full_vector_format == expected_format
+    for query in QUERIES:
+        hits = store.search(query, k=5, shortlist=60)  # shortlist = everything: exact
+        assert_exact(hits, embedder, query, 5)
+        q = embedder.encode([query], input_type="query")[0]
+        full = embedder.encode([h.text for h in hits], input_type="document")
+        np.testing.assert_allclose([h.score for h in hits], full @ q, atol=1e-5)
+        small = truncate(full, 8) @ truncate(q, 8)
+        np.testing.assert_allclose([h.search_score for h in hits], small, atol=1e-3)
+        top = hits[0]
+        i = IDS.index(top.id)
+        assert (top.text, top.metadata) == (TEXTS[i], METAS[i])  # internal keys hidden
+
+
+def test_metadata_filter_goes_to_the_first_stage(make_store, embedder) -> None:
+    store = make_store(search_dim=16)
+    store.add(TEXTS, ids=IDS, metadatas=METAS)
+    hits = store.search("cat and dog", k=5, shortlist=60, where={"group": "odd"})
+    assert hits and all(h.metadata["group"] == "odd" for h in hits)
+    odd = {IDS[i] for i in range(1, 60, 2)}
+    assert_exact(hits, embedder, "cat and dog", 5, where_ids=odd)
+    assert store.search("cat", k=3, where={"n": {"$gt": 1000}}) == []
+
+
+def test_delete_and_upsert(make_store) -> None:
+    store = make_store()
+    store.add(TEXTS, ids=IDS, metadatas=METAS)
+    store.delete(["doc-0", "doc-1"])
+    store.delete(where={"group": "odd"})
+    assert store.count() == 29
+    found = {h.id for h in store.search("cat", k=60, shortlist=60)}
+    assert "doc-0" not in found and not any(int(i.split("-")[1]) % 2 for i in found)
+    # add skips existing ids; upsert replaces them, vector and all.
+    store.add(["brand new text"], ids=["doc-2"])
+    assert store.get(["doc-2"])[0].text == TEXTS[2]
+    store.add(["tea tea tea"], ids=["doc-2"], upsert=True)
+    assert store.get(["doc-2"])[0].text == "tea tea tea"
+    assert store.count() == 29
+    assert store.search("tea tea tea", k=1, shortlist=60)[0].id == "doc-2"
+    with pytest.raises(TypeError, match="never deletes everything"):
+        store.delete()
+
+
+def test_default_ids_make_reruns_idempotent(make_store) -> None:
+    store = make_store()
+    first = store.add(TEXTS[:10])
+    second = store.add(TEXTS[:20])
+    assert second[:10] == first and len(set(second)) == 20
+    assert store.count() == 20
+
+
+def test_reindex_changes_dimension_without_the_model(make_store, embedder) -> None:
+    store = make_store(search_dim=8)
+    store.add(TEXTS, ids=IDS, metadatas=METAS)
+    before = [[h.id for h in store.search(q, k=5, shortlist=60)] for q in QUERIES]
+    # A store without an embedder cannot run the model: reindex must not need it.
+    bare = make_store(embedder=None, profile=embedder.profile)
+    assert bare.search_dim == 8
+    bare.reindex(32)
+    assert bare.search_dim == 32 and bare.count() == 60
+    reopened = make_store()
+    assert reopened.search_dim == 32
+    after = [[h.id for h in reopened.search(q, k=5, shortlist=60)] for q in QUERIES]
+    assert after == before
+    hit = reopened.search(QUERIES[0], k=1)[0]
+    assert hit.metadata == METAS[IDS.index(hit.id)]
+    names = {c if isinstance(c, str) else c.name for c in make_store.client.list_collections()}
+    assert not any("__mrl_" in n for n in names)
+
+
+def test_failed_reindex_leaves_the_old_index_serving(make_store, monkeypatch) -> None:
+    store = make_store(search_dim=8)
+    store.add(TEXTS, ids=IDS)
+    before = [h.id for h in store.search(QUERIES[1], k=5)]
+    calls = {"n": 0}
+    original = MatryoshkaStore._create_collection
+
+    def failing_create(self, name, metadata, hnsw):
+        collection = original(self, name, metadata, hnsw)
+        real_add = collection.add
+
+        def add(**kwargs):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise RuntimeError("disk full (simulated)")
+            return real_add(**kwargs)
+
+        monkeypatch.setattr(collection, "add", add)
+        return collection
+
+    monkeypatch.setattr(MatryoshkaStore, "_create_collection", failing_create)
+    with pytest.raises(RuntimeError, match="simulated"):
+        store.reindex(32, batch_size=20)
+    monkeypatch.undo()
+    assert store.search_dim == 8
+    assert [h.id for h in store.search(QUERIES[1], k=5)] == before
+    assert make_store().search_dim == 8
+    store.reindex(16, batch_size=20)  # the leftover half-built index is replaced
+    assert make_store().search_dim == 16
+
+
+def test_cascade(make_store, embedder) -> None:
+    store = make_store(search_dim=8)
+    store.add(TEXTS, ids=IDS)
+    plain = [h.id for h in store.search(QUERIES[2], k=5, shortlist=60)]
+    wide = [h.id for h in store.search(QUERIES[2], k=5, shortlist=60, cascade=[(16, 60), (32, 60)])]
+    assert wide == plain
+    narrow = store.search(QUERIES[2], k=5, shortlist=60, cascade=[(16, 20), (32, 10)])
+    assert len(narrow) == 5
+    with pytest.raises(ValueError, match=r"cascade\[0\] dim=8 must be above"):
+        store.search(QUERIES[2], k=5, cascade=[(8, 20)])
+    with pytest.raises(ValueError, match=r"cascade\[1\] keep=30 must be at least k=5 and no more"):
+        store.search(QUERIES[2], k=5, cascade=[(16, 20), (32, 30)])
+    with pytest.raises(InvalidDimensionError, match=r"cascade\[0\] dim=20 is not a dimension"):
+        store.search(QUERIES[2], k=5, cascade=[(20, 20)])
+
+
+def test_bad_input_is_rejected_and_nothing_is_written(make_store) -> None:
+    store = make_store()
+    store.add(TEXTS[:5], ids=IDS[:5])
+    cases = [
+        (lambda: store.add(["ok", None], ids=["a", "b"]), InvalidTextError, r"texts\[1\] is None"),
+        (lambda: store.add(["x", "y"], ids=["a", "a"]), ValueError, r"ids\[1\] repeats ids\[0\]"),
+        (lambda: store.add(["x"], ids=["a", "b"]), ValueError, "ids has 2 entries for 1 texts"),
+        (
+            lambda: store.add(["x"], metadatas=[{"_mrl_row": 3}]),
+            ValueError,
+            "reserved key '_mrl_row'",
+        ),
+        (lambda: store.add(["x"], metadatas=["nope"]), TypeError, r"metadatas\[0\] must be a dict"),
+        (lambda: store.add(["x"], ids=[""]), ValueError, r"ids\[0\] must be a non-empty string"),
+        (lambda: store.search("", k=3), InvalidTextError, "query must be a non-empty string"),
+        (
+            lambda: store.search("cat", k=0),
+            InvalidDimensionError,
+            "k must be a positive integer, got 0",
+        ),
+        (
+            lambda: store.search("cat", shortlist=-1),
+            InvalidDimensionError,
+            "shortlist must be a positive",
+        ),
+        (lambda: store.add_vectors(["v"], np.ones((1, 5))), ValueError, r"shape \(n, 64\)"),
+    ]
+    for call, error, message in cases:
+        with pytest.raises(error, match=message):
+            call()
+    assert store.count() == 5
+
+
+def test_opening_with_another_model_or_settings_fails(make_store, embedder) -> None:
+    make_store(search_dim=16).add(TEXTS[:5], ids=IDS[:5])
+    other = embedder.profile.replace(name="other-model")
+    with pytest.raises(
+        StoreMismatchError,
+        match=r"built with model='tiny-mrl', but this store has model='other-model'",
+    ):
+        make_store(embedder=None, profile=other)
+    with pytest.raises(StoreMismatchError, match=r"query_prefix='query: '.*query_prefix='q: '"):
+        make_store(embedder=None, profile=embedder.profile.replace(query_prefix="q: "))
+    with pytest.raises(StoreMismatchError, match=r"pre_truncation"):
+        make_store(embedder=None, profile=embedder.profile.replace(pre_truncation="layer_norm"))
+    with pytest.raises(StoreMismatchError, match=r"search_dim=16, not 32.*reindex\(32\)"):
+        make_store(search_dim=32)
+    assert make_store(search_dim=16).count() == 5
+    foreign = f"plain{uuid.uuid4().hex[:8]}"
+    make_store.client.create_collection(foreign)
+    with pytest.raises(StoreMismatchError, match="not made by mrl-rag"):
+        make_store(collection=foreign)
+
+
+def test_constructor_validation(tmp_path: Path, embedder) -> None:
+    with pytest.raises(InvalidDimensionError, match="search_dim=20 is not a dimension"):
+        MatryoshkaStore(embedder, path=tmp_path / "a", search_dim=20)
+    with pytest.raises(ValueError, match="full_vectors='local' needs an embedded PersistentClient"):
+        MatryoshkaStore(embedder, client=chromadb.EphemeralClient(), full_vectors="local")
+    with pytest.raises(TypeError, match="either path"):
+        MatryoshkaStore(embedder, path=tmp_path, client=chromadb.EphemeralClient())
+    with pytest.raises(TypeError, match="needs an embedder, or a profile"):
+        MatryoshkaStore(path=tmp_path / "b")
+    with pytest.raises(ValueError, match="full_vectors must be"):
+        MatryoshkaStore(embedder, path=tmp_path / "c", full_vectors="s3")
+
+
+def test_local_store_reopens_from_disk_and_format_is_checked(tmp_path: Path, embedder) -> None:
+    path = tmp_path / "db"
+    store = MatryoshkaStore(embedder, path=path, collection="col", search_dim=8)
+    store.add(TEXTS, ids=IDS)
+    before = [(h.id, round(h.score, 6)) for h in store.search(QUERIES[0], k=5)]
+    assert store.full_vector_format == "local"
+    assert list((path / "mrl_rag").glob("*.float32"))
+    reopened = MatryoshkaStore(
+        embedder, client=chromadb.PersistentClient(path=str(path)), collection="col"
+    )
+    assert [(h.id, round(h.score, 6)) for h in reopened.search(QUERIES[0], k=5)] == before
+    with pytest.raises(StoreMismatchError, match="'local' format, but full_vectors='chroma'"):
+        MatryoshkaStore(embedder, path=path, collection="col", full_vectors="chroma")
+
+
+def test_local_and_chroma_formats_give_identical_results(tmp_path: Path, embedder) -> None:
+    local = MatryoshkaStore(embedder, path=tmp_path / "l", search_dim=8, full_vectors="local")
+    inside = MatryoshkaStore(embedder, path=tmp_path / "c", search_dim=8, full_vectors="chroma")
+    for store in (local, inside):
+        store.add(TEXTS, ids=IDS, metadatas=METAS)
+    for query in QUERIES:
+        a, b = local.search(query, k=10), inside.search(query, k=10)
+        assert [(h.id, h.score, h.metadata) for h in a] == [(h.id, h.score, h.metadata) for h in b]
+
+
+def test_precomputed_vectors(tmp_path: Path, embedder) -> None:
+    store = MatryoshkaStore(profile=embedder.profile, path=tmp_path / "db", search_dim=8)
+    full = embedder.encode(TEXTS, input_type="document")
+    store.add_vectors(IDS, full * 3.0, texts=TEXTS)  # renormalised on the way in
+    q = embedder.encode([QUERIES[0]], input_type="query")[0]
+    hits = store.search_by_vector(q, k=5, shortlist=60)
+    assert_exact(hits, embedder, QUERIES[0], 5)
+    with pytest.raises(TypeError, match="opened without an embedder"):
+        store.search("cat")
+    with pytest.raises(ValueError, match="query_vector must be a full 64-dimensional"):
+        store.search_by_vector(q[:8])

@@ -1,0 +1,106 @@
+"""A process killed (SIGKILL) in the middle of a large add loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import chromadb
+import numpy as np
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from mrl_rag import MatryoshkaEmbedder, MatryoshkaStore, ModelProfile
+from mrl_rag._fullvectors import ROW_KEY
+
+from .conftest import TINY_DIM
+
+N = 4000
+PROFILE = dict(
+    name="tiny-mrl",
+    full_dim=TINY_DIM,
+    matryoshka_dims=(32, 16, 8),
+    query_prefix="query: ",
+    document_prefix="passage: ",
+    source="test",
+)
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    from mrl_rag import MatryoshkaEmbedder, MatryoshkaStore, ModelProfile
+    model_path, db, fmt = sys.argv[1:4]
+    embedder = MatryoshkaEmbedder(model_path, profile=ModelProfile(**{profile}))
+    store = MatryoshkaStore(embedder, path=db, collection="crash", search_dim=8, full_vectors=fmt)
+    texts = [f"text number {{i}} about cat {{i % 17}} and dog {{i % 5}}" for i in range({n})]
+    ids = [f"id-{{i}}" for i in range({n})]
+    for start in range(0, {n}, 40):
+        store.add(texts[start:start + 40], ids=ids[start:start + 40])
+        print("batch", start // 40, flush=True)
+    print("done", flush=True)
+    """
+)
+
+
+def texts_and_ids() -> tuple[list[str], list[str]]:
+    texts = [f"text number {i} about cat {i % 17} and dog {i % 5}" for i in range(N)]
+    return texts, [f"id-{i}" for i in range(N)]
+
+
+@pytest.mark.parametrize("fmt", ["local", "chroma"])
+def test_sigkill_mid_add_then_rerun(tmp_path: Path, tiny_model_path: Path, fmt: str) -> None:
+    script = tmp_path / "child.py"
+    script.write_text(CHILD.format(profile=repr(PROFILE), n=N))
+    db = tmp_path / "db"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(tiny_model_path), str(db), fmt],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert child.stdout is not None
+    for line in child.stdout:
+        if line.startswith("batch 8"):
+            os.kill(child.pid, signal.SIGKILL)  # mid-add: batches keep coming
+            break
+        assert line != "done\n", "the add finished before it could be killed"
+    child.wait(timeout=60)
+    assert child.returncode == -signal.SIGKILL
+
+    model = SentenceTransformer(str(tiny_model_path), device="cpu")
+    embedder = MatryoshkaEmbedder(model, profile=ModelProfile(**PROFILE))
+    client = chromadb.PersistentClient(path=str(db))
+    store = MatryoshkaStore(embedder, client=client, collection="crash", full_vectors=fmt)
+    texts, ids = texts_and_ids()
+    got = store.collection.get(include=["metadatas", "documents"])
+    survived = len(got["ids"])
+    assert 9 * 40 <= survived < N
+    # Every searchable id has its full vector, and it is the right one.
+    full = store._vectors.read(got["metadatas"])
+    expected = embedder.encode(got["documents"], input_type="document")
+    np.testing.assert_allclose(full, expected, atol=1e-5)
+    if fmt == "local":
+        rows = [m[ROW_KEY] for m in got["metadatas"]]
+        assert len(set(rows)) == len(rows)
+
+    # Running the same add again completes it, without duplicates.
+    store.add(texts, ids=ids, batch_size=500)
+    assert store.count() == N
+    final = store.collection.get(include=["metadatas", "documents"])
+    assert sorted(final["ids"]) == sorted(ids)
+    np.testing.assert_allclose(
+        store._vectors.read(final["metadatas"]),
+        embedder.encode(final["documents"], input_type="document"),
+        atol=1e-5,
+    )
+    # The last records (written by the rerun) are searchable: a document's own vector
+    # finds a record with that exact full vector.
+    own = embedder.encode([texts[N - 1]], input_type="document")[0]
+    assert store.search_by_vector(own, k=1)[0].score == pytest.approx(1.0, abs=1e-5)
+    assert len(store.search("cat and dog", k=10)) == 10
