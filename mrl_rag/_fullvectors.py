@@ -2,11 +2,12 @@
 
 Two formats, chosen by the store (see docs/funnel.md for the measurements):
 
-- ``local``: an append-only file of fixed-size rows beside an embedded Chroma
-  (``PersistentClient``). Chroma's metadata holds each record's row number. Rows
-  are read with positional reads, so they never count towards the serving
-  process's resident memory, and a rerank of 100 rows costs a fraction of a
-  millisecond.
+- ``local``: append-only files beside an embedded Chroma (``PersistentClient``):
+  fixed-size rows of full vectors, a compact id index held in memory, and a
+  copy of each record's text and metadata. The first stage then asks Chroma for
+  ids and distances only (fetching metadata for a shortlist from Chroma costs
+  more than the whole rerank); rows are read with positional reads, so they
+  never count towards the serving process's resident memory.
 - ``chroma``: the vector itself, base64-encoded, in a metadata key whose
   inverted index is switched off. Works with any client, including a remote
   ``HttpClient``, and the vectors arrive with the first-stage results, with no
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import json
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -30,15 +33,12 @@ import numpy.typing as npt
 
 __all__ = [
     "FULL_KEY",
-    "ROW_KEY",
     "ChromaMetadataVectors",
     "FullDType",
     "FullVectors",
     "LocalVectorFile",
 ]
 
-#: Metadata key holding the row number of a record's full vector (local format).
-ROW_KEY = "_mrl_row"
 #: Metadata key holding a record's base64-encoded full vector (chroma format).
 FULL_KEY = "_mrl_full"
 
@@ -49,88 +49,185 @@ class FullVectors(Protocol):
     """How a store writes and reads full vectors."""
 
     format: str
+    #: Whether :meth:`records` can return texts and metadata without Chroma.
+    keeps_records: bool
 
-    def prepare(self, full: npt.NDArray[np.float32]) -> list[dict[str, Any]]:
+    def prepare(
+        self,
+        ids: Sequence[str],
+        full: npt.NDArray[np.float32],
+        texts: Sequence[str | None],
+        metadatas: Sequence[Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
         """Persist ``full`` (durably, where it lives outside Chroma).
 
         Returns:
-            One metadata dict per vector, to be merged into the record's
-            metadata, that lets :meth:`read` find it again.
+            One dict per vector to merge into the record's Chroma metadata.
         """
         ...
 
-    def read(self, metadatas: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.float32]:
-        """Return the full vectors of records, given their stored metadata."""
+    def read(
+        self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Any]] | None
+    ) -> npt.NDArray[np.float32]:
+        """Return the full vectors of records, given their ids and stored metadata."""
+        ...
+
+    def records(self, ids: Sequence[str]) -> list[tuple[str | None, dict[str, Any]]]:
+        """Return ``(text, metadata)`` of records (only where ``keeps_records``)."""
+        ...
+
+    def close(self) -> None:
+        """Release files."""
         ...
 
 
-class LocalVectorFile:
-    """Append-only file of full vectors, one fixed-size row per record.
+_KEY_DTYPE = np.dtype([("key", "S16"), ("offset", "<u8"), ("length", "<u4"), ("pad", "<u4")])
 
-    Crash safety: rows are appended and ``fsync``-ed before the store writes the
-    records that point to them to Chroma, so every searchable record has its
-    full vector. A row torn by a crash is cut off when the file is next opened;
-    rows that no record points to (after a crash, an upsert or a delete) are
-    dead space, which :meth:`MatryoshkaStore.reindex` does not copy.
+
+def _digests(ids: Sequence[str]) -> npt.NDArray[np.void]:
+    return np.array(
+        [hashlib.blake2b(i.encode("utf-8"), digest_size=16).digest() for i in ids], dtype="S16"
+    )
+
+
+class LocalVectorFile:
+    """Full vectors, texts and metadata in append-only files beside an embedded Chroma.
+
+    Three files in one folder, one entry per write, in the same order:
+    ``vectors.<dtype>`` (fixed-size rows), ``index.bin`` (a 16-byte digest of
+    the id, and where the record's JSON is) and ``records.jsonl`` (text and
+    metadata). The index is held in memory as a sorted array (32 bytes a
+    record); vectors and records are read with positional reads, so they do not
+    count towards the serving process's resident memory.
+
+    Crash safety: a write appends and ``fsync``-s records, vectors and then the
+    index, before the store writes to Chroma. Every record Chroma can return
+    therefore has its entry here. On opening, a torn tail (entries of an
+    interrupted write) is cut off. A later write of the same id wins; entries of
+    deleted or replaced ids are dead space.
 
     Args:
-        path: The file. Created if missing.
+        directory: The folder. Created if missing.
         dim: The full dimension.
         dtype: ``"float32"`` (exact) or ``"float16"`` (half the disk).
     """
 
     format = "local"
+    keeps_records = True
 
-    def __init__(self, path: Path, dim: int, dtype: FullDType = "float32") -> None:
-        self.path = Path(path)
+    def __init__(self, directory: Path, dim: int, dtype: FullDType = "float32") -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
         self.dim = dim
         self.dtype = np.dtype(dtype)
         self.row_bytes = dim * self.dtype.itemsize
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        size = os.fstat(self._fd).st_size
-        self._rows = size // self.row_bytes
-        if size != self._rows * self.row_bytes:  # a row torn by a crash mid-write
-            os.ftruncate(self._fd, self._rows * self.row_bytes)
+        flags = os.O_RDWR | os.O_CREAT
+        self._vec_fd = os.open(self.directory / f"vectors.{dtype}", flags, 0o644)
+        self._idx_fd = os.open(self.directory / "index.bin", flags, 0o644)
+        self._rec_fd = os.open(self.directory / "records.jsonl", flags, 0o644)
+        rows = min(
+            os.fstat(self._vec_fd).st_size // self.row_bytes,
+            os.fstat(self._idx_fd).st_size // _KEY_DTYPE.itemsize,
+        )
+        index = np.frombuffer(os.pread(self._idx_fd, rows * _KEY_DTYPE.itemsize, 0), _KEY_DTYPE)
+        records_end = int(index["offset"][-1] + index["length"][-1]) if rows else 0
+        # Cut what an interrupted write left behind, so appends stay aligned.
+        os.ftruncate(self._vec_fd, rows * self.row_bytes)
+        os.ftruncate(self._idx_fd, rows * _KEY_DTYPE.itemsize)
+        os.ftruncate(self._rec_fd, records_end)
+        self._index = index.copy()
+        self._records_end = records_end
+        self._sorted: tuple[npt.NDArray[np.void], npt.NDArray[np.intp]] | None = None
 
     @property
     def rows(self) -> int:
-        """Number of rows in the file, live or dead."""
-        return self._rows
+        """Number of entries, live or dead."""
+        return len(self._index)
 
-    def prepare(self, full: npt.NDArray[np.float32]) -> list[dict[str, Any]]:
-        """Append ``full`` durably and return ``{ROW_KEY: row}`` per vector."""
+    def prepare(
+        self,
+        ids: Sequence[str],
+        full: npt.NDArray[np.float32],
+        texts: Sequence[str | None],
+        metadatas: Sequence[Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """Append the entries durably; nothing needs to go into Chroma's metadata."""
         data = np.ascontiguousarray(full, dtype=self.dtype)
         if data.ndim != 2 or data.shape[1] != self.dim:
             raise ValueError(f"expected vectors of shape (n, {self.dim}), got {data.shape}")
+        blobs = [
+            (json.dumps({"t": t, "m": dict(m)}, ensure_ascii=False) + "\n").encode("utf-8")
+            for t, m in zip(texts, metadatas, strict=True)
+        ]
+        entries = np.zeros(len(ids), dtype=_KEY_DTYPE)
+        entries["key"] = _digests(ids)
+        entries["length"] = [len(b) for b in blobs]
         with self._lock:
-            first = self._rows
-            os.pwrite(self._fd, data.tobytes(), first * self.row_bytes)
-            os.fsync(self._fd)
-            self._rows += len(data)
-        return [{ROW_KEY: first + i} for i in range(len(data))]
+            first = len(self._index)
+            entries["offset"] = self._records_end + np.concatenate(
+                ([0], np.cumsum(entries["length"][:-1], dtype=np.uint64))
+            ).astype(np.uint64)
+            os.pwrite(self._rec_fd, b"".join(blobs), self._records_end)
+            os.pwrite(self._vec_fd, data.tobytes(), first * self.row_bytes)
+            os.fsync(self._rec_fd)
+            os.fsync(self._vec_fd)
+            os.pwrite(self._idx_fd, entries.tobytes(), first * _KEY_DTYPE.itemsize)
+            os.fsync(self._idx_fd)
+            self._index = np.concatenate([self._index, entries])
+            self._records_end += int(entries["length"].sum())
+            self._sorted = None
+        return [{} for _ in ids]
 
-    def read(self, metadatas: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.float32]:
-        """Read the rows named by each metadata's ``ROW_KEY``."""
-        out = np.empty((len(metadatas), self.dim), dtype=self.dtype)
+    def _rows_of(self, ids: Sequence[str]) -> npt.NDArray[np.intp]:
+        with self._lock:
+            if self._sorted is None:
+                order = np.argsort(self._index["key"], kind="stable")
+                self._sorted = (self._index["key"][order], order)
+            keys, order = self._sorted
+        wanted = _digests(ids)
+        pos = np.searchsorted(keys, wanted, side="right") - 1  # the latest entry of a key
+        found = (pos >= 0) & (keys[np.maximum(pos, 0)] == wanted)
+        if not found.all():
+            missing = ids[int(np.argmin(found))]
+            raise RuntimeError(
+                f"record {missing!r} has no entry in {self.directory}: the local files do "
+                "not match the Chroma collection (were they replaced, or written to "
+                "without mrl-rag?)"
+            )
+        return order[pos]
+
+    def read(
+        self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Any]] | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Read the full vectors of ``ids``."""
+        rows = self._rows_of(ids)
+        out = np.empty((len(ids), self.dim), dtype=self.dtype)
         buffer = memoryview(out).cast("B")
-        size = self.row_bytes
-        for i, metadata in enumerate(metadatas):
-            row = int(metadata[ROW_KEY])
-            if os.preadv(self._fd, [buffer[i * size : (i + 1) * size]], row * size) != size:
-                raise RuntimeError(
-                    f"row {row} of {self.path} is missing: the full-vector file is shorter "
-                    "than the collection expects (was it replaced or truncated?)"
-                )
+        size, fd = self.row_bytes, self._vec_fd
+        for i, row in enumerate(rows.tolist()):
+            os.preadv(fd, [buffer[i * size : (i + 1) * size]], row * size)
         return out.astype(np.float32, copy=False)
 
+    def records(self, ids: Sequence[str]) -> list[tuple[str | None, dict[str, Any]]]:
+        """Read the text and metadata of ``ids``."""
+        entries = self._index[self._rows_of(ids)]
+        out = []
+        for offset, length in zip(
+            entries["offset"].tolist(), entries["length"].tolist(), strict=True
+        ):
+            record = json.loads(os.pread(self._rec_fd, length, offset))
+            out.append((record["t"], record["m"]))
+        return out
+
     def close(self) -> None:
-        """Close the file."""
+        """Close the files."""
         with self._lock:
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
+            for name in ("_vec_fd", "_idx_fd", "_rec_fd"):
+                fd = getattr(self, name, -1)
+                if fd >= 0:
+                    os.close(fd)
+                    setattr(self, name, -1)
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # nothing useful to do at interpreter exit
@@ -146,20 +243,31 @@ class ChromaMetadataVectors:
     """
 
     format = "chroma"
+    keeps_records = False
 
     def __init__(self, dim: int, dtype: FullDType = "float32") -> None:
         self.dim = dim
         self.dtype = np.dtype(dtype).newbyteorder("<")
 
-    def prepare(self, full: npt.NDArray[np.float32]) -> list[dict[str, Any]]:
+    def prepare(
+        self,
+        ids: Sequence[str],
+        full: npt.NDArray[np.float32],
+        texts: Sequence[str | None],
+        metadatas: Sequence[Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
         """Encode each vector as ``{FULL_KEY: base64}``."""
         data = np.ascontiguousarray(full, dtype=self.dtype)
         if data.ndim != 2 or data.shape[1] != self.dim:
             raise ValueError(f"expected vectors of shape (n, {self.dim}), got {data.shape}")
         return [{FULL_KEY: base64.b64encode(row.tobytes()).decode("ascii")} for row in data]
 
-    def read(self, metadatas: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.float32]:
+    def read(
+        self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Any]] | None
+    ) -> npt.NDArray[np.float32]:
         """Decode the vectors carried in each metadata's ``FULL_KEY``."""
+        if metadatas is None:
+            raise TypeError("the chroma format reads vectors from the records' metadata")
         if not metadatas:
             return np.zeros((0, self.dim), dtype=np.float32)
         raw = b"".join(base64.b64decode(m[FULL_KEY]) for m in metadatas)
@@ -168,6 +276,10 @@ class ChromaMetadataVectors:
             .reshape(len(metadatas), self.dim)
             .astype(np.float32)
         )
+
+    def records(self, ids: Sequence[str]) -> list[tuple[str | None, dict[str, Any]]]:
+        """Not kept here: texts and metadata come with Chroma's results."""
+        raise NotImplementedError
 
     def close(self) -> None:
         """Nothing to close."""

@@ -326,13 +326,13 @@ class MatryoshkaStore:
                 f"Collection {self._name!r} keeps its full vectors in a local file beside "
                 "its embedded Chroma; open it with chromadb.PersistentClient at that path."
             )
-        path = persist_dir / "mrl_rag" / f"{self._store_id}.{self._full_dtype}"
-        if not path.exists() and self._collection.count() > 0:
+        directory = persist_dir / "mrl_rag" / self._store_id
+        if not directory.exists() and self._collection.count() > 0:
             raise StoreMismatchError(
-                f"The full-vector file {path} of collection {self._name!r} is missing; "
-                "it must stay beside the Chroma data it belongs to."
+                f"The full-vector folder {directory} of collection {self._name!r} is "
+                "missing; it must stay beside the Chroma data it belongs to."
             )
-        return LocalVectorFile(path, dim, self._full_dtype)
+        return LocalVectorFile(directory, dim, self._full_dtype)
 
     # -- properties --------------------------------------------------------
 
@@ -492,9 +492,11 @@ class MatryoshkaStore:
     ) -> None:
         # Full vectors first (durably), then the records that point to them: a crash
         # between the two leaves unreferenced rows, never a record without its vector.
-        pointers = self._vectors.prepare(full)
+        pointers = self._vectors.prepare(
+            ids, full, texts if texts is not None else [None] * len(ids), metas
+        )
         search = truncate(full, self._search_dim)
-        metadatas = [{**m, **p} for m, p in zip(metas, pointers, strict=True)]
+        metadatas = [{**m, **p} or None for m, p in zip(metas, pointers, strict=True)]
         limit = self._client.get_max_batch_size()
         for part in _batches(len(ids), limit):
             self._collection.upsert(
@@ -649,34 +651,40 @@ class MatryoshkaStore:
             k, check_dim_type(shortlist, name="shortlist") if shortlist else self.shortlist
         )
         stages = self._check_cascade(cascade, k)
+        local = self._vectors.keeps_records
         got = self._collection.query(
             query_embeddings=[truncate(query_full, self._search_dim)],
             n_results=n_short,
             where=where,
             where_document=where_document,
-            include=["metadatas", "documents", "distances"],
+            include=["distances"] if local else ["metadatas", "documents", "distances"],
         )
-        ids, metas = got["ids"][0], got["metadatas"][0]
+        ids = got["ids"][0]
         if not ids:
             return []
-        docs, dists = got["documents"][0], got["distances"][0]
-        full = self._vectors.read(metas)
+        dists = got["distances"][0]
+        metas = None if local else got["metadatas"][0]
+        full = self._vectors.read(ids, metas)
         candidates = np.arange(len(ids))
         for dim, keep in stages:
             scores = truncate(full[candidates], dim) @ truncate(query_full, dim)
             candidates = candidates[top_k(scores, keep)]
         scores = full[candidates] @ query_full
-        order = candidates[top_k(scores, k)]
-        final = full[order] @ query_full
+        order = candidates[top_k(scores, k)].tolist()
+        final = (full[order] @ query_full).tolist()
+        if local:
+            records = self._vectors.records([ids[i] for i in order])
+        else:
+            records = [(got["documents"][0][i], metas[i]) for i in order]  # type: ignore[index]
         return [
             SearchResult(
                 id=ids[i],
-                text=docs[i],
-                metadata=_public(metas[i]),
-                score=float(score),
-                search_score=float(1.0 - dists[i]),
+                text=text,
+                metadata=_public(meta),
+                score=score,
+                search_score=1.0 - dists[i],
             )
-            for i, score in zip(order, final, strict=True)
+            for i, score, (text, meta) in zip(order, final, records, strict=True)
         ]
 
     def _check_cascade(
@@ -741,7 +749,7 @@ class MatryoshkaStore:
                 page = old.get(include=["metadatas", "documents"], limit=batch_size, offset=offset)
                 if not page["ids"]:
                     break
-                full = self._vectors.read(page["metadatas"])
+                full = self._vectors.read(page["ids"], page["metadatas"])
                 new.add(
                     ids=page["ids"],
                     embeddings=truncate(full, new_dim),

@@ -286,7 +286,7 @@ def test_local_store_reopens_from_disk_and_format_is_checked(tmp_path: Path, emb
     store.add(TEXTS, ids=IDS)
     before = [(h.id, round(h.score, 6)) for h in store.search(QUERIES[0], k=5)]
     assert store.full_vector_format == "local"
-    assert list((path / "mrl_rag").glob("*.float32"))
+    assert list((path / "mrl_rag").glob("*/vectors.float32"))
     reopened = MatryoshkaStore(
         embedder, client=chromadb.PersistentClient(path=str(path)), collection="col"
     )
@@ -316,3 +316,37 @@ def test_precomputed_vectors(tmp_path: Path, embedder) -> None:
         store.search("cat")
     with pytest.raises(ValueError, match="query_vector must be a full 64-dimensional"):
         store.search_by_vector(q[:8])
+
+
+def test_local_files_survive_a_torn_tail(tmp_path: Path, embedder) -> None:
+    from mrl_rag._fullvectors import LocalVectorFile
+
+    full = embedder.encode(TEXTS[:3], input_type="document")
+    files = LocalVectorFile(tmp_path / "f", TINY_DIM)
+    files.prepare(IDS[:3], full, TEXTS[:3], METAS[:3])
+    files.prepare(["doc-0"], full[2:3], ["replaced"], [{"v": 2}])  # the later entry wins
+    files.close()
+    with open(tmp_path / "f" / "vectors.float32", "ab") as fh:  # a write torn by a crash
+        fh.write(b"\x01" * 100)
+    with open(tmp_path / "f" / "records.jsonl", "ab") as fh:
+        fh.write(b'{"t": "half')
+    reopened = LocalVectorFile(tmp_path / "f", TINY_DIM)
+    assert reopened.rows == 4
+    np.testing.assert_array_equal(reopened.read(["doc-1", "doc-0"]), full[[1, 2]])
+    assert reopened.records(["doc-0", "doc-2"]) == [("replaced", {"v": 2}), (TEXTS[2], METAS[2])]
+    reopened.prepare(["doc-9"], full[:1], [None], [{}])  # appends stay aligned after the cut
+    np.testing.assert_array_equal(reopened.read(["doc-9"]), full[:1])
+    with pytest.raises(RuntimeError, match="'nope' has no entry"):
+        reopened.read(["nope"])
+
+
+def test_missing_local_folder_is_reported(tmp_path: Path, embedder) -> None:
+    import shutil
+
+    store = MatryoshkaStore(embedder, path=tmp_path / "db", collection="col")
+    store.add(TEXTS[:3], ids=IDS[:3])
+    shutil.rmtree(tmp_path / "db" / "mrl_rag")
+    with pytest.raises(StoreMismatchError, match=r"full-vector folder .* is missing"):
+        MatryoshkaStore(
+            embedder, client=chromadb.PersistentClient(path=str(tmp_path / "db")), collection="col"
+        )

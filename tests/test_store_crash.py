@@ -15,7 +15,6 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from mrl_rag import MatryoshkaEmbedder, MatryoshkaStore, ModelProfile
-from mrl_rag._fullvectors import ROW_KEY
 
 from .conftest import TINY_DIM
 
@@ -82,12 +81,9 @@ def test_sigkill_mid_add_then_rerun(tmp_path: Path, tiny_model_path: Path, fmt: 
     survived = len(got["ids"])
     assert 9 * 40 <= survived < N
     # Every searchable id has its full vector, and it is the right one.
-    full = store._vectors.read(got["metadatas"])
+    full = store._vectors.read(got["ids"], got["metadatas"])
     expected = embedder.encode(got["documents"], input_type="document")
     np.testing.assert_allclose(full, expected, atol=1e-5)
-    if fmt == "local":
-        rows = [m[ROW_KEY] for m in got["metadatas"]]
-        assert len(set(rows)) == len(rows)
 
     # Running the same add again completes it, without duplicates.
     store.add(texts, ids=ids, batch_size=500)
@@ -95,7 +91,7 @@ def test_sigkill_mid_add_then_rerun(tmp_path: Path, tiny_model_path: Path, fmt: 
     final = store.collection.get(include=["metadatas", "documents"])
     assert sorted(final["ids"]) == sorted(ids)
     np.testing.assert_allclose(
-        store._vectors.read(final["metadatas"]),
+        store._vectors.read(final["ids"], final["metadatas"]),
         embedder.encode(final["documents"], input_type="document"),
         atol=1e-5,
     )
