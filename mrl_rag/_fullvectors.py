@@ -81,13 +81,17 @@ class FullVectors(Protocol):
         ...
 
 
-_KEY_DTYPE = np.dtype([("key", "S16"), ("offset", "<u8"), ("length", "<u4"), ("pad", "<u4")])
+# One index entry: a 128-bit digest of the id (as two uint64, so that lookups are
+# integer searches), and where the record's JSON line is.
+_KEY_DTYPE = np.dtype(
+    [("hi", "<u8"), ("lo", "<u8"), ("offset", "<u8"), ("length", "<u4"), ("pad", "<u4")]
+)
 
 
-def _digests(ids: Sequence[str]) -> npt.NDArray[np.void]:
-    return np.array(
-        [hashlib.blake2b(i.encode("utf-8"), digest_size=16).digest() for i in ids], dtype="S16"
-    )
+def _digests(ids: Sequence[str]) -> npt.NDArray[np.uint64]:
+    """128-bit blake2b digests of ids, shape ``(n, 2)``."""
+    raw = b"".join(hashlib.blake2b(i.encode("utf-8"), digest_size=16).digest() for i in ids)
+    return np.frombuffer(raw, dtype="<u8").reshape(len(ids), 2)
 
 
 class LocalVectorFile:
@@ -138,7 +142,9 @@ class LocalVectorFile:
         os.ftruncate(self._rec_fd, records_end)
         self._index = index.copy()
         self._records_end = records_end
-        self._sorted: tuple[npt.NDArray[np.void], npt.NDArray[np.intp]] | None = None
+        self._sorted: (
+            tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.intp]] | None
+        ) = None
 
     @property
     def rows(self) -> int:
@@ -161,7 +167,8 @@ class LocalVectorFile:
             for t, m in zip(texts, metadatas, strict=True)
         ]
         entries = np.zeros(len(ids), dtype=_KEY_DTYPE)
-        entries["key"] = _digests(ids)
+        digests = _digests(ids)
+        entries["hi"], entries["lo"] = digests[:, 0], digests[:, 1]
         entries["length"] = [len(b) for b in blobs]
         with self._lock:
             first = len(self._index)
@@ -182,19 +189,26 @@ class LocalVectorFile:
     def _rows_of(self, ids: Sequence[str]) -> npt.NDArray[np.intp]:
         with self._lock:
             if self._sorted is None:
-                order = np.argsort(self._index["key"], kind="stable")
-                self._sorted = (self._index["key"][order], order)
-            keys, order = self._sorted
+                # Sorted by digest, then by row: the last entry of a digest is its latest.
+                order = np.lexsort(
+                    (np.arange(len(self._index)), self._index["lo"], self._index["hi"])
+                )
+                self._sorted = (self._index["hi"][order], self._index["lo"][order], order)
+            his, los, order = self._sorted
         wanted = _digests(ids)
-        pos = np.searchsorted(keys, wanted, side="right") - 1  # the latest entry of a key
-        found = (pos >= 0) & (keys[np.maximum(pos, 0)] == wanted)
-        if not found.all():
-            missing = ids[int(np.argmin(found))]
-            raise RuntimeError(
-                f"record {missing!r} has no entry in {self.directory}: the local files do "
-                "not match the Chroma collection (were they replaced, or written to "
-                "without mrl-rag?)"
-            )
+        pos = np.searchsorted(his, wanted[:, 0], side="right") - 1
+        for i in np.flatnonzero((pos < 0) | (los[np.maximum(pos, 0)] != wanted[:, 1])):
+            # Two ids whose digests share the first 64 bits (or an unknown id): walk back.
+            p = int(pos[i])
+            while p >= 0 and his[p] == wanted[i, 0] and los[p] != wanted[i, 1]:
+                p -= 1
+            if p < 0 or his[p] != wanted[i, 0] or los[p] != wanted[i, 1]:
+                raise RuntimeError(
+                    f"record {ids[i]!r} has no entry in {self.directory}: the local files do "
+                    "not match the Chroma collection (were they replaced, or written to "
+                    "without mrl-rag?)"
+                )
+            pos[i] = p
         return order[pos]
 
     def read(

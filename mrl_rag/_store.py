@@ -413,8 +413,10 @@ class MatryoshkaStore:
         ids = self._check_ids(ids, len(texts), default=texts)
         metas = self._check_metadatas(metadatas, len(texts))
         batch_size = check_dim_type(batch_size, name="batch_size")
+        # Into an empty store nothing can already exist (ids are unique within a call).
+        check = not upsert and self.count() > 0
         for part in _batches(len(texts), batch_size):
-            todo = self._new_positions(ids[part]) if not upsert else list(range(len(ids[part])))
+            todo = self._new_positions(ids[part]) if check else list(range(len(ids[part])))
             if not todo:
                 continue
             chosen = [part.start + i for i in todo]
@@ -466,8 +468,9 @@ class MatryoshkaStore:
         metas = self._check_metadatas(metadatas, len(ids))
         batch_size = check_dim_type(batch_size, name="batch_size")
         full = truncate(full, self._profile.full_dim)
+        check = not upsert and self.count() > 0
         for part in _batches(len(ids), batch_size):
-            todo = self._new_positions(ids[part]) if not upsert else list(range(len(ids[part])))
+            todo = self._new_positions(ids[part]) if check else list(range(len(ids[part])))
             if not todo:
                 continue
             chosen = [part.start + i for i in todo]
