@@ -57,8 +57,9 @@ class SearchResult:
         id: The record's id.
         text: The stored text (``None`` if it was added without one).
         metadata: The record's metadata, without mrl-rag's internal keys.
-        score: Cosine similarity of the full query and document vectors (the
-            final ranking; in ``[-1, 1]``, higher is better).
+        score: Cosine similarity of the full query and document vectors (or
+            at ``rerank_dim`` when one is given): the final ranking, in
+            ``[-1, 1]``, higher is better.
         search_score: Cosine similarity at the search dimension, from the
             approximate first stage.
     """
@@ -598,6 +599,7 @@ class MatryoshkaStore:
         where: Mapping[str, Any] | None = None,
         where_document: Mapping[str, Any] | None = None,
         cascade: Sequence[tuple[int, int]] | None = None,
+        rerank_dim: int | None = None,
     ) -> list[SearchResult]:
         """Find the ``k`` best records for a query.
 
@@ -616,9 +618,13 @@ class MatryoshkaStore:
                 increasing ``dim`` and decreasing ``keep``, for example
                 ``[(256, 30)]`` reranks the shortlist at 256 dimensions and keeps
                 30 for the final full-dimension rerank (the MRL paper's funnel).
+            rerank_dim: Dimension of the final exact rerank; ``None`` (the
+                default) means the full vectors. A smaller one must still be at
+                least ``search_dim``; it trades quality for nothing much, so
+                measure before using it.
 
         Returns:
-            Up to ``k`` results, best first, by full-vector cosine similarity.
+            Up to ``k`` results, best first, by cosine similarity at ``rerank_dim``.
         """
         embedder = self._require_embedder()
         query_full = embedder.encode([check_text(query, name="query")], input_type="query")[0]
@@ -629,6 +635,7 @@ class MatryoshkaStore:
             where=where,
             where_document=where_document,
             cascade=cascade,
+            rerank_dim=rerank_dim,
         )
 
     def search_by_vector(
@@ -640,6 +647,7 @@ class MatryoshkaStore:
         where: Mapping[str, Any] | None = None,
         where_document: Mapping[str, Any] | None = None,
         cascade: Sequence[tuple[int, int]] | None = None,
+        rerank_dim: int | None = None,
     ) -> list[SearchResult]:
         """:meth:`search` with a precomputed full query vector (query prefix applied)."""
         query_full = np.asarray(query_vector, dtype=np.float32)
@@ -653,7 +661,8 @@ class MatryoshkaStore:
         n_short = max(
             k, check_dim_type(shortlist, name="shortlist") if shortlist else self.shortlist
         )
-        stages = self._check_cascade(cascade, k)
+        rerank = self._check_rerank_dim(rerank_dim)
+        stages = self._check_cascade(cascade, k, rerank)
         local = self._vectors.keeps_records
         got = self._collection.query(
             query_embeddings=[truncate(query_full, self._search_dim)],
@@ -672,6 +681,8 @@ class MatryoshkaStore:
         for dim, keep in stages:
             scores = truncate(full[candidates], dim) @ truncate(query_full, dim)
             candidates = candidates[top_k(scores, keep)]
+        if rerank != self._profile.full_dim:
+            full, query_full = truncate(full, rerank), truncate(query_full, rerank)
         scores = full[candidates] @ query_full
         order = candidates[top_k(scores, k)].tolist()
         final = (full[order] @ query_full).tolist()
@@ -690,8 +701,20 @@ class MatryoshkaStore:
             for i, score, (text, meta) in zip(order, final, records, strict=True)
         ]
 
+    def _check_rerank_dim(self, rerank_dim: int | None) -> int:
+        if rerank_dim is None:
+            return self._profile.full_dim
+        dim = self._profile.validate_dim(rerank_dim, name="rerank_dim")
+        if dim < self._search_dim:
+            raise ValueError(
+                f"rerank_dim={dim} is below the store's search_dim ({self._search_dim}): "
+                "the rerank would know less than the first stage. Allowed: "
+                f"{self._search_dim} to {self._profile.full_dim}, or None for full."
+            )
+        return dim
+
     def _check_cascade(
-        self, cascade: Sequence[tuple[int, int]] | None, k: int
+        self, cascade: Sequence[tuple[int, int]] | None, k: int, rerank: int
     ) -> list[tuple[int, int]]:
         if not cascade:
             return []
@@ -706,10 +729,10 @@ class MatryoshkaStore:
                 ) from None
             dim = self._profile.validate_dim(dim, name=f"cascade[{i}] dim")
             keep = check_dim_type(keep, name=f"cascade[{i}] keep")
-            if dim <= last_dim or dim >= self._profile.full_dim:
+            if dim <= last_dim or dim >= rerank:
                 raise ValueError(
                     f"cascade[{i}] dim={dim} must be above the previous stage's dimension "
-                    f"({last_dim}) and below the full dimension ({self._profile.full_dim})."
+                    f"({last_dim}) and below the final rerank's ({rerank})."
                 )
             if keep < k or (last_keep is not None and keep > last_keep):
                 raise ValueError(

@@ -77,7 +77,9 @@ def truncate(vectors: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
             f"dim={dim} is larger than the vectors' dimension ({full}); "
             f"allowed: an integer from 1 to {full}."
         )
-    prefix = np.array(array[..., :dim], dtype=np.float32, copy=True)
+    # float64 for the arithmetic: in float32, squares of tiny components underflow and
+    # the "unit" vector would be off by a visible amount (found by the property tests).
+    prefix = array[..., :dim].astype(np.float64)
     norms = np.linalg.norm(prefix, axis=-1, keepdims=True)
     np.divide(prefix, norms, out=prefix, where=norms > 0)
-    return prefix
+    return prefix.astype(np.float32)

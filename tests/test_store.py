@@ -209,6 +209,18 @@ def test_cascade(make_store, embedder) -> None:
         store.search(QUERIES[2], k=5, cascade=[(8, 20)])
     with pytest.raises(ValueError, match=r"cascade\[1\] keep=30 must be at least k=5 and no more"):
         store.search(QUERIES[2], k=5, cascade=[(16, 20), (32, 30)])
+    # A rerank at 32 dims: the scores are cosines at 32 dims.
+    at32 = store.search(QUERIES[2], k=5, shortlist=60, rerank_dim=32)
+    q32 = truncate(embedder.encode([QUERIES[2]], input_type="query")[0], 32)
+    d32 = truncate(embedder.encode([h.text for h in at32], input_type="document"), 32)
+    np.testing.assert_allclose([h.score for h in at32], d32 @ q32, atol=1e-5)
+    with pytest.raises(ValueError, match=r"rerank_dim=8 is below the store's search_dim \(16\)"):
+        store.reindex(16)
+        store.search(QUERIES[2], k=5, rerank_dim=8)
+    with pytest.raises(
+        ValueError, match=r"cascade\[0\] dim=32 must be above .* below the final rerank's \(32\)"
+    ):
+        store.search(QUERIES[2], k=5, rerank_dim=32, cascade=[(32, 20)])
     with pytest.raises(InvalidDimensionError, match=r"cascade\[0\] dim=20 is not a dimension"):
         store.search(QUERIES[2], k=5, cascade=[(20, 20)])
 

@@ -57,7 +57,15 @@ def test_truncating_twice_equals_once(case: tuple[np.ndarray, int, int]) -> None
     vectors, outer, inner = case
     once = truncate(vectors, inner)
     twice = truncate(truncate(vectors, outer), inner)
-    np.testing.assert_allclose(twice, once, rtol=1e-5, atol=1e-6)
+    # float32 limit: after the first cut a component below ~1e-38 of the outer norm
+    # underflows to zero, and an inner prefix made only of such components has no
+    # direction left. The property holds for every prefix that float32 can represent.
+    wide = vectors.astype(np.float64)
+    ratio = np.linalg.norm(wide[:, :inner], axis=1) / np.maximum(
+        np.linalg.norm(wide[:, :outer], axis=1), 1e-300
+    )
+    keep = ratio > 1e-30
+    np.testing.assert_allclose(twice[keep], once[keep], rtol=1e-5, atol=1e-6)
 
 
 @settings(max_examples=100, deadline=None)

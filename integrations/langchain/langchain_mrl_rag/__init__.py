@@ -1,0 +1,7 @@
+"""LangChain integration of mrl-rag."""
+
+from langchain_mrl_rag.embeddings import MatryoshkaEmbeddings
+from langchain_mrl_rag.retrievers import MatryoshkaRetriever
+from langchain_mrl_rag.vectorstores import MatryoshkaVectorStore
+
+__all__ = ["MatryoshkaEmbeddings", "MatryoshkaRetriever", "MatryoshkaVectorStore"]

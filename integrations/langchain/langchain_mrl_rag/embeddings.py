@@ -1,0 +1,96 @@
+"""Matryoshka embeddings as a LangChain ``Embeddings``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from mrl_rag import MatryoshkaEmbedder
+
+
+class MatryoshkaEmbeddings(BaseModel, Embeddings):
+    """Matryoshka-aware sentence-transformers embeddings.
+
+    Adds the model's query and document prefixes by itself and returns vectors
+    at a validated dimension. The model runs at full size; smaller dimensions
+    are truncations of that one pass.
+
+    Example:
+        ```python
+        from langchain_chroma import Chroma
+        from langchain_mrl_rag import MatryoshkaEmbeddings
+
+        embeddings = MatryoshkaEmbeddings(
+            model="nomic-ai/nomic-embed-text-v1.5", trust_remote_code=True, dim=256
+        )
+        vector_store = Chroma(embedding_function=embeddings)
+        ```
+    """
+
+    model: str
+    """Hub id (for example ``"nomic-ai/nomic-embed-text-v1.5"``) or local folder."""
+    profile: str | None = None
+    """Name of a registered mrl-rag profile to use instead of the one of ``model``."""
+    dim: int | None = None
+    """Output dimension; ``None`` means the model's full dimension."""
+    query_prefix: str | None = None
+    """Overrides the profile's query prefix (``""`` for none)."""
+    document_prefix: str | None = None
+    """Overrides the profile's document prefix."""
+    device: str | None = None
+    """Where the model runs (``"cpu"``, ``"cuda"``, ``"mps"``); picked for you by default."""
+    batch_size: int = 32
+    """Texts per model batch."""
+    show_progress: bool | None = None
+    """Show a progress bar; ``None`` shows one from 512 texts on."""
+    trust_remote_code: bool = False
+    """Allow a model to run code from its hub repository. Never enabled by default."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Extra keyword arguments for the underlying transformers model."""
+    embedder: MatryoshkaEmbedder | None = Field(default=None, exclude=True, repr=False)
+    """An already loaded embedder to share (then the fields above are not used to load)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid", protected_namespaces=())
+
+    _embedder: MatryoshkaEmbedder = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _load(self) -> MatryoshkaEmbeddings:
+        if self.embedder is not None:
+            self._embedder = self.embedder
+            if self.dim is not None:
+                self._embedder.resolve_dim(self.dim)
+            return self
+        self._embedder = MatryoshkaEmbedder(
+            self.model,
+            profile=self.profile,
+            dim=self.dim,
+            query_prefix=self.query_prefix,
+            document_prefix=self.document_prefix,
+            device=self.device,
+            batch_size=self.batch_size,
+            show_progress_bar=self.show_progress,
+            trust_remote_code=self.trust_remote_code,
+            model_kwargs=self.model_kwargs or None,
+        )
+        return self
+
+    @classmethod
+    def from_embedder(cls, embedder: MatryoshkaEmbedder, **kwargs: Any) -> MatryoshkaEmbeddings:
+        """Wrap an already loaded :class:`mrl_rag.MatryoshkaEmbedder` (no second model load)."""
+        return cls(model=embedder.profile.name, embedder=embedder, **kwargs)
+
+    @property
+    def matryoshka_embedder(self) -> MatryoshkaEmbedder:
+        """The core embedder, to share with a funnel store."""
+        return self._embedder
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed documents with the document prefix, at ``dim``."""
+        return self._embedder.embed_documents(texts, dim=self.dim).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed a query with the query prefix, at ``dim``."""
+        return self._embedder.embed_query(text, dim=self.dim).tolist()

@@ -1,0 +1,187 @@
+"""The funnel store as a LangChain ``VectorStore``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+
+from langchain_mrl_rag.embeddings import MatryoshkaEmbeddings
+from langchain_mrl_rag.retrievers import to_document
+from mrl_rag import MatryoshkaStore
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+
+
+class MatryoshkaVectorStore(VectorStore):
+    """A LangChain vector store over the mrl-rag funnel store.
+
+    Searches run in two stages: approximate search in Chroma over vectors
+    truncated to ``search_dim``, then an exact rerank of the shortlist with the
+    full vectors. Scores are cosine similarities (higher is better).
+
+    Adding a document whose id exists replaces it, as LangChain expects.
+
+    Example:
+        ```python
+        from langchain_mrl_rag import MatryoshkaEmbeddings, MatryoshkaVectorStore
+
+        embeddings = MatryoshkaEmbeddings(
+            model="nomic-ai/nomic-embed-text-v1.5", trust_remote_code=True
+        )
+        vector_store = MatryoshkaVectorStore(
+            embeddings, persist_directory="./store", search_dim=128
+        )
+        vector_store.add_documents(docs)
+        vector_store.similarity_search("query", k=4)
+        ```
+
+    Args:
+        embedding: The embeddings; must be :class:`MatryoshkaEmbeddings` (the
+            store needs full vectors and the model's profile).
+        collection_name: The Chroma collection.
+        persist_directory: Folder of an embedded Chroma (the default client).
+        client: Any Chroma client instead (``HttpClient``, ``EphemeralClient``).
+        search_dim: First-stage dimension for a new collection.
+        shortlist: First-stage candidates per search.
+        store: An existing :class:`mrl_rag.MatryoshkaStore` to wrap (then the
+            other storage arguments are not used).
+        **store_kwargs: Passed to :class:`mrl_rag.MatryoshkaStore`.
+    """
+
+    def __init__(
+        self,
+        embedding: MatryoshkaEmbeddings,
+        *,
+        collection_name: str = "langchain",
+        persist_directory: str | Path | None = None,
+        client: ClientAPI | None = None,
+        search_dim: int | None = None,
+        shortlist: int | None = None,
+        store: MatryoshkaStore | None = None,
+        **store_kwargs: Any,
+    ) -> None:
+        if not isinstance(embedding, MatryoshkaEmbeddings):
+            raise TypeError(
+                "MatryoshkaVectorStore needs MatryoshkaEmbeddings (it keeps full vectors and "
+                f"the model's prefixes), got {type(embedding).__name__}."
+            )
+        self._embedding = embedding
+        if store is None:
+            if shortlist is not None:
+                store_kwargs["shortlist"] = shortlist
+            store = MatryoshkaStore(
+                embedding.matryoshka_embedder,
+                collection=collection_name,
+                path=persist_directory if client is None else None,
+                client=client,
+                search_dim=search_dim,
+                **store_kwargs,
+            )
+        self.store = store
+
+    @property
+    def embeddings(self) -> Embeddings:
+        """The embeddings."""
+        return self._embedding
+
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict] | None = None,
+        *,
+        ids: list[str | None] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Embed and add texts; an existing id is replaced.
+
+        Args:
+            texts: The texts.
+            metadatas: One metadata dict per text.
+            ids: One id per text (``None`` entries get a new UUID).
+            **kwargs: ``batch_size`` for the store.
+
+        Returns:
+            The ids.
+        """
+        texts = list(texts)
+        if ids is None:
+            ids = [None] * len(texts)
+        filled = [i if i is not None else str(uuid.uuid4()) for i in ids]
+        return self.store.add(texts, ids=filled, metadatas=metadatas, upsert=True, **kwargs)
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Delete by ids (or ``where=`` a Chroma metadata filter)."""
+        if ids is None and "where" not in kwargs:
+            raise ValueError("delete needs ids (or where=...); it never deletes everything.")
+        self.store.delete(ids, where=kwargs.get("where"))
+        return True
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Documents by id, in the order given; unknown ids are left out."""
+        return [to_document(hit, with_scores=False) for hit in self.store.get(list(ids))]
+
+    def similarity_search(
+        self,
+        query: str,
+        k: int = 4,
+        filter: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """The ``k`` documents most similar to ``query`` (funnel search)."""
+        return [doc for doc, _ in self.similarity_search_with_score(query, k, filter, **kwargs)]
+
+    def similarity_search_with_score(
+        self,
+        query: str,
+        k: int = 4,
+        filter: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[tuple[Document, float]]:
+        """Documents with their cosine similarity to ``query`` (full vectors; higher is better).
+
+        Args:
+            query: The query text.
+            k: How many documents.
+            filter: Chroma metadata filter for the first stage.
+            **kwargs: ``shortlist``, ``rerank_dim``, ``where_document``, ``cascade``.
+        """
+        hits = self.store.search(query, k=k, where=filter, **kwargs)
+        return [(to_document(hit, with_scores=False), hit.score) for hit in hits]
+
+    def similarity_search_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        filter: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """Search with a full query vector (from ``embed_query`` at full dimension)."""
+        hits = self.store.search_by_vector(np.asarray(embedding), k=k, where=filter, **kwargs)
+        return [to_document(hit, with_scores=False) for hit in hits]
+
+    def _select_relevance_score_fn(self) -> Any:
+        # Scores are cosine similarities; relevance is the same number, kept in [0, 1].
+        return lambda score: min(1.0, max(0.0, score))
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings,
+        metadatas: list[dict] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> MatryoshkaVectorStore:
+        """Create a store (arguments as for the constructor) and add ``texts``."""
+        store = cls(embedding, **kwargs)  # type: ignore[arg-type]
+        store.add_texts(texts, metadatas=metadatas, ids=ids)
+        return store
