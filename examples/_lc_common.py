@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 import warnings
 
 import chromadb
@@ -32,6 +33,6 @@ def small_vector_store(
         metadatas=[{"n": i} for i in range(len(DOCUMENTS))],
         ids=[f"doc-{i}" for i in range(len(DOCUMENTS))],
         client=chromadb.EphemeralClient(),
-        collection_name="examples",
+        collection_name=f"examples-{uuid.uuid4().hex[:8]}",  # in-memory clients share state
         search_dim=search_dim,
     )

@@ -1,0 +1,141 @@
+"""The LangChain adapter in real chains: LCEL RAG, agent tool, per-call overrides, plain Chroma."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import chromadb
+import numpy as np
+import pytest
+from langchain_chroma import Chroma
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.messages import ToolMessage
+from langchain_mrl_rag import MatryoshkaRetriever, MatryoshkaVectorStore
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+
+import langchain_agent_tool  # noqa: E402
+import langchain_rag_chain  # noqa: E402
+from _lc_common import offline_embeddings, small_vector_store  # noqa: E402
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore::mrl_rag.TruncationQualityWarning"),
+]
+
+
+def test_lcel_rag_chain_puts_retrieved_context_in_the_prompt() -> None:
+    chain, _ = langchain_rag_chain.build_chain()
+    recorder = langchain_rag_chain.PromptRecorder()
+    answer = chain.invoke("Which organelle makes ATP?", config={"callbacks": [recorder]})
+    assert answer == "Mitochondria produce most ATP."
+    (prompt,) = recorder.prompts
+    assert "[doc-5] Mitochondria produce most of a cell's supply of ATP" in prompt
+    assert prompt.rstrip().endswith("Which organelle makes ATP?")
+
+
+def test_agent_tool_returns_the_answering_document() -> None:
+    tool = langchain_agent_tool.build_tool()
+    messages, answer = langchain_agent_tool.run_agent(
+        langchain_agent_tool.scripted_model(), tool, langchain_agent_tool.QUESTION
+    )
+    (tool_message,) = [m for m in messages if isinstance(m, ToolMessage)]
+    assert tool_message.tool_call_id == "call-1"
+    first = str(tool_message.content).split("\n\n")[0]
+    assert first == "Antibiotics kill bacteria but have no effect on viruses such as influenza."
+    assert answer.startswith("No")
+
+
+@pytest.fixture(scope="module")
+def vector_store() -> MatryoshkaVectorStore:
+    return small_vector_store(offline_embeddings(), search_dim=64)
+
+
+async def test_retriever_fields_and_per_call_overrides(vector_store) -> None:
+    store = vector_store.store
+    retriever = MatryoshkaRetriever(store=store, k=3)
+    docs = retriever.invoke("how is espresso brewed")
+    assert len(docs) == 3 and docs[0].id == "doc-16"
+    hits = store.search("how is espresso brewed", k=3)
+    assert [d.id for d in docs] == [h.id for h in hits]
+    meta = docs[0].metadata
+    assert meta["mrl_id"] == "doc-16" and meta["n"] == 16
+    assert meta["mrl_score"] == pytest.approx(hits[0].score)
+    assert meta["mrl_search_score"] == pytest.approx(hits[0].search_score)
+    assert len(retriever.invoke("espresso", k=1)) == 1
+    filtered = retriever.invoke("espresso", filter={"n": {"$lt": 5}})
+    assert filtered and all(d.metadata["n"] < 5 for d in filtered)
+    at64 = retriever.invoke("espresso", rerank_dim=64, shortlist=10)
+    assert at64[0].metadata["mrl_score"] != pytest.approx(docs[0].metadata["mrl_score"])
+    assert [d.id for d in await retriever.ainvoke("how is espresso brewed")] == [d.id for d in docs]
+    with pytest.raises(ValueError, match="rerank_dim=32 is below the store's search_dim"):
+        retriever.invoke("espresso", rerank_dim=32)
+
+
+def test_vector_store_search_scores_and_retriever(vector_store) -> None:
+    pairs = vector_store.similarity_search_with_score("tallest mountain in the world", k=2)
+    assert pairs[0][0].id == "doc-2" and -1.0 <= pairs[0][1] <= 1.0
+    assert pairs[0][1] >= pairs[1][1]
+    as_retriever = vector_store.as_retriever(search_kwargs={"k": 1})
+    assert as_retriever.invoke("tallest mountain in the world")[0].id == "doc-2"
+    full = vector_store.embeddings.embed_query("tallest mountain in the world")
+    assert vector_store.similarity_search_by_vector(full, k=1)[0].id == "doc-2"
+    relevance = vector_store.similarity_search_with_relevance_scores("tallest mountain", k=1)
+    assert 0.0 <= relevance[0][1] <= 1.0
+
+
+def test_vector_store_needs_matryoshka_embeddings() -> None:
+    with pytest.raises(TypeError, match="needs MatryoshkaEmbeddings"):
+        MatryoshkaVectorStore(DeterministicFakeEmbedding(size=8))  # type: ignore[arg-type]
+
+
+def test_embeddings_in_plain_langchain_chroma() -> None:
+    """The simple path: truncated search with the right prefixes in a plain Chroma."""
+    embeddings = offline_embeddings(dim=128, query_prefix="query: ")
+    core = embeddings.matryoshka_embedder
+    client = chromadb.EphemeralClient()
+    plain = Chroma(client=client, collection_name="plain-path", embedding_function=embeddings)
+    plain.add_texts(["The Moon causes the tides.", "Espresso is pressured coffee."], ids=["a", "b"])
+    stored = client.get_collection("plain-path").get(ids=["a"], include=["embeddings"])[
+        "embeddings"
+    ]
+    assert stored.shape == (1, 128)
+    np.testing.assert_allclose(
+        stored[0], core.embed_documents(["The Moon causes the tides."], dim=128)[0], atol=1e-6
+    )
+    query = np.array(embeddings.embed_query("tides"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = core.embed_query("tides", dim=128)
+        unprefixed = core.truncate(core.model.encode(["tides"], normalize_embeddings=True), 128)[0]
+    np.testing.assert_allclose(query, expected, atol=1e-6)
+    assert not np.allclose(query, unprefixed, atol=1e-3)  # the query prefix was applied
+    assert plain.similarity_search("why are there tides", k=1)[0].page_content.startswith(
+        "The Moon"
+    )
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("langchain_rag_chain.py", "[doc-5] Mitochondria"),
+        ("langchain_agent_tool.py", "Antibiotics kill bacteria"),
+        ("langchain_switch_dimension.py", "with 0 model calls"),
+    ],
+)
+def test_examples_run(script: str, expected: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert expected in result.stdout
