@@ -81,6 +81,14 @@ class FullVectors(Protocol):
         ...
 
 
+def _as_rows(full: npt.ArrayLike, dim: int, dtype: np.dtype) -> npt.NDArray[Any]:
+    """``full`` as a contiguous ``(n, dim)`` array of the storage dtype."""
+    data = np.ascontiguousarray(full, dtype=dtype)
+    if data.ndim != 2 or data.shape[1] != dim:
+        raise ValueError(f"expected vectors of shape (n, {dim}), got {data.shape}")
+    return data
+
+
 # One index entry: a 128-bit digest of the id (as two uint64, so that lookups are
 # integer searches), and where the record's JSON line is.
 _KEY_DTYPE = np.dtype(
@@ -159,9 +167,7 @@ class LocalVectorFile:
         metadatas: Sequence[Mapping[str, Any]],
     ) -> list[dict[str, Any]]:
         """Append the entries durably; nothing needs to go into Chroma's metadata."""
-        data = np.ascontiguousarray(full, dtype=self.dtype)
-        if data.ndim != 2 or data.shape[1] != self.dim:
-            raise ValueError(f"expected vectors of shape (n, {self.dim}), got {data.shape}")
+        data = _as_rows(full, self.dim, self.dtype)
         blobs = [
             (json.dumps({"t": t, "m": dict(m)}, ensure_ascii=False) + "\n").encode("utf-8")
             for t, m in zip(texts, metadatas, strict=True)
@@ -271,9 +277,7 @@ class ChromaMetadataVectors:
         metadatas: Sequence[Mapping[str, Any]],
     ) -> list[dict[str, Any]]:
         """Encode each vector as ``{FULL_KEY: base64}``."""
-        data = np.ascontiguousarray(full, dtype=self.dtype)
-        if data.ndim != 2 or data.shape[1] != self.dim:
-            raise ValueError(f"expected vectors of shape (n, {self.dim}), got {data.shape}")
+        data = _as_rows(full, self.dim, self.dtype)
         return [{FULL_KEY: base64.b64encode(row.tobytes()).decode("ascii")} for row in data]
 
     def read(

@@ -20,6 +20,37 @@ _WORDS = (  # noqa: SIM905 - a word list reads better as one string
 ).split()
 
 
+def tiny_profile(**changes: object):
+    """A Matryoshka profile for the tiny model (trained dims 32/16/8, with prefixes)."""
+    from mrl_rag import ModelProfile
+
+    base = ModelProfile(
+        name="tiny-mrl",
+        full_dim=TINY_DIM,
+        matryoshka_dims=(32, 16, 8),
+        query_prefix="query: ",
+        document_prefix="passage: ",
+        source="test",
+    )
+    return base.replace(**changes) if changes else base
+
+
+def run_example(script: str, *args: str, timeout: int = 600):
+    """Run an example as a user would (offline), and return the finished process."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run(
+        [sys.executable, str(root / "examples" / script), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=timeout,
+        check=False,
+    )
+
+
 def _build_tiny_model(path: Path, **st_kwargs: object) -> Path:
     """Save a randomly initialised 2-layer BERT (64-d) as a sentence-transformers folder."""
     import torch

@@ -15,7 +15,6 @@ from mrl_rag import (
     InvalidDimensionError,
     InvalidTextError,
     MatryoshkaEmbedder,
-    ModelProfile,
     ProfileError,
     TruncationQualityWarning,
     TrustRemoteCodeError,
@@ -23,22 +22,9 @@ from mrl_rag import (
     truncate,
 )
 
-from .conftest import TINY_DIM
+from .conftest import TINY_DIM, tiny_profile
 
 DOCS = ["the cat and the dog", "paris is a city", "coffee or tea", "a red train in tokyo"]
-
-
-def mrl_profile(**changes: object) -> ModelProfile:
-    """A Matryoshka profile for the tiny model, with prefixes, so no warning fires."""
-    base = ModelProfile(
-        name="tiny-mrl",
-        full_dim=TINY_DIM,
-        matryoshka_dims=(32, 16, 8),
-        query_prefix="query: ",
-        document_prefix="passage: ",
-        source="test",
-    )
-    return base.replace(**changes)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +34,7 @@ def st_model(tiny_model_path: Path) -> SentenceTransformer:
 
 @pytest.fixture(scope="module")
 def embedder(st_model: SentenceTransformer) -> MatryoshkaEmbedder:
-    return MatryoshkaEmbedder(st_model, profile=mrl_profile())
+    return MatryoshkaEmbedder(st_model, profile=tiny_profile())
 
 
 def raw(model: SentenceTransformer, texts: list[str]) -> np.ndarray:
@@ -57,19 +43,19 @@ def raw(model: SentenceTransformer, texts: list[str]) -> np.ndarray:
 
 
 def test_loads_from_a_local_path(tiny_model_path: Path) -> None:
-    e = MatryoshkaEmbedder(tiny_model_path, profile=mrl_profile(), device="cpu")
+    e = MatryoshkaEmbedder(tiny_model_path, profile=tiny_profile(), device="cpu")
     assert e.full_dim == TINY_DIM
     assert str(e.model.device) == "cpu"
     assert "tiny-mrl" in repr(e)
 
 
 def test_dimension_precedence(st_model: SentenceTransformer) -> None:
-    e = MatryoshkaEmbedder(st_model, profile=mrl_profile(), dim=32)
+    e = MatryoshkaEmbedder(st_model, profile=tiny_profile(), dim=32)
     assert e.embed_documents(DOCS).shape == (4, 32)
     assert e.embed_documents(DOCS, dim=16).shape == (4, 16)
     assert e.embed_query("cat", dim=8).shape == (8,)
     assert e.embed_query("cat").shape == (32,)
-    full = MatryoshkaEmbedder(st_model, profile=mrl_profile())
+    full = MatryoshkaEmbedder(st_model, profile=tiny_profile())
     assert full.dim == TINY_DIM
     assert full.embed_documents(DOCS).shape == (4, TINY_DIM)
     e.dim = None
@@ -91,7 +77,7 @@ def test_prefixes_are_applied_by_themselves(embedder: MatryoshkaEmbedder, st_mod
 
 def test_prefix_overrides(st_model: SentenceTransformer) -> None:
     e = MatryoshkaEmbedder(
-        st_model, profile=mrl_profile(), query_prefix="", document_prefix="doc: "
+        st_model, profile=tiny_profile(), query_prefix="", document_prefix="doc: "
     )
     assert (e.profile.query_prefix, e.profile.document_prefix) == ("", "doc: ")
     np.testing.assert_allclose(e.embed_query("cat"), raw(st_model, ["cat"])[0], atol=1e-5)
@@ -123,7 +109,7 @@ def test_layer_norm_profile_matches_nomics_recipe(tiny_model_path: Path) -> None
     final_norm = st_model[0].auto_model.encoder.layer[-1].output.LayerNorm
     with torch.no_grad():
         final_norm.bias.add_(torch.linspace(-0.5, 1.5, TINY_DIM))
-    e = MatryoshkaEmbedder(st_model, profile=mrl_profile(pre_truncation="layer_norm"))
+    e = MatryoshkaEmbedder(st_model, profile=tiny_profile(pre_truncation="layer_norm"))
     texts = [f"passage: {d}" for d in DOCS]
     unnormalised = torch.from_numpy(st_model.encode(texts, convert_to_numpy=True))
     for dim in (TINY_DIM, 32, 16, 8):
@@ -131,16 +117,16 @@ def test_layer_norm_profile_matches_nomics_recipe(tiny_model_path: Path) -> None
         expected = F.layer_norm(unnormalised, normalized_shape=(TINY_DIM,))[:, :dim]
         expected = F.normalize(expected, p=2, dim=1).numpy()
         np.testing.assert_allclose(e.embed_documents(DOCS, dim=dim), expected, atol=1e-5)
-    plain = MatryoshkaEmbedder(st_model, profile=mrl_profile())
+    plain = MatryoshkaEmbedder(st_model, profile=tiny_profile())
     assert not np.allclose(plain.embed_documents(DOCS, dim=8), expected, atol=1e-3)
 
 
 def test_batch_size_does_not_change_results(st_model: SentenceTransformer) -> None:
-    one = MatryoshkaEmbedder(st_model, profile=mrl_profile(), batch_size=1)
-    many = MatryoshkaEmbedder(st_model, profile=mrl_profile(), batch_size=3)
+    one = MatryoshkaEmbedder(st_model, profile=tiny_profile(), batch_size=1)
+    many = MatryoshkaEmbedder(st_model, profile=tiny_profile(), batch_size=3)
     np.testing.assert_allclose(one.embed_documents(DOCS), many.embed_documents(DOCS), atol=1e-5)
     with pytest.raises(InvalidDimensionError, match="batch_size must be a positive integer, got 0"):
-        MatryoshkaEmbedder(st_model, profile=mrl_profile(), batch_size=0)
+        MatryoshkaEmbedder(st_model, profile=tiny_profile(), batch_size=0)
 
 
 @pytest.mark.parametrize(
@@ -197,11 +183,11 @@ def test_bad_dims_rejected(embedder: MatryoshkaEmbedder, dim: object, message: s
 
 def test_bad_instance_dim_rejected(st_model: SentenceTransformer) -> None:
     with pytest.raises(InvalidDimensionError, match="dim=12 is not a dimension"):
-        MatryoshkaEmbedder(st_model, profile=mrl_profile(), dim=12)
+        MatryoshkaEmbedder(st_model, profile=tiny_profile(), dim=12)
 
 
 def test_non_matryoshka_truncation_warns_once(st_model: SentenceTransformer) -> None:
-    e = MatryoshkaEmbedder(st_model, profile=mrl_profile(matryoshka=False, matryoshka_dims=None))
+    e = MatryoshkaEmbedder(st_model, profile=tiny_profile(matryoshka=False, matryoshka_dims=None))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         e.embed_documents(DOCS)  # full dimension: nothing is lost, no warning
@@ -222,7 +208,7 @@ def test_matryoshka_model_does_not_warn(embedder: MatryoshkaEmbedder) -> None:
 
 
 def test_remote_code_is_never_enabled_silently(tmp_path: Path) -> None:
-    needs_code = mrl_profile(trust_remote_code=True)
+    needs_code = tiny_profile(trust_remote_code=True)
     missing = tmp_path / "not-a-model"  # the check happens before any loading
     with pytest.raises(TrustRemoteCodeError, match="pass trust_remote_code=True"):
         MatryoshkaEmbedder(missing, profile=needs_code)
@@ -233,7 +219,7 @@ def test_remote_code_is_never_enabled_silently(tmp_path: Path) -> None:
 
 def test_trust_remote_code_is_passed_when_given(tiny_model_path: Path) -> None:
     e = MatryoshkaEmbedder(
-        tiny_model_path, profile=mrl_profile(trust_remote_code=True), trust_remote_code=True
+        tiny_model_path, profile=tiny_profile(trust_remote_code=True), trust_remote_code=True
     )
     assert e.embed_query("cat").shape == (TINY_DIM,)
 
@@ -277,12 +263,12 @@ def test_unknown_model_profile_comes_from_its_config(tiny_prompted_model_path: P
 
 
 def test_progress_bar_on_long_inputs(st_model: SentenceTransformer, capsys) -> None:
-    auto = MatryoshkaEmbedder(st_model, profile=mrl_profile(), batch_size=256)
+    auto = MatryoshkaEmbedder(st_model, profile=tiny_profile(), batch_size=256)
     auto.embed_documents(DOCS)
     assert "Batches" not in capsys.readouterr().err
     auto.embed_documents(["the cat"] * 600)
     assert "Batches" in capsys.readouterr().err
-    quiet = MatryoshkaEmbedder(st_model, profile=mrl_profile(), show_progress_bar=False)
+    quiet = MatryoshkaEmbedder(st_model, profile=tiny_profile(), show_progress_bar=False)
     quiet.embed_documents(["the cat"] * 600)
     assert "Batches" not in capsys.readouterr().err
 

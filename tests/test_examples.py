@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import run_example
 
 pytestmark = pytest.mark.integration
 
 
 def test_dimension_demo_runs_offline() -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "demo_dimensions.py"), "--dims", "384", "64"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    result = run_example("demo_dimensions.py", "--dims", "384", "64", timeout=300)
     assert result.returncode == 0, result.stderr
     rows = dict(re.findall(r"^\s*(\d+)\s+\d+\s+([\d.]+)\s+\d+%$", result.stdout, flags=re.M))
     assert rows["384"] == "1.00"  # full dimension agrees with itself
@@ -35,22 +23,7 @@ def test_dimension_demo_runs_offline() -> None:
 
 def test_funnel_demo_runs_offline() -> None:
     """The README's main job, on a smaller slice (real SciFact when it is beside the project)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "demo_funnel.py"),
-            "--docs",
-            "150",
-            "--queries",
-            "20",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    result = run_example("demo_funnel.py", "--docs", "150", "--queries", "20")
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "Re-indexed at 128 dims" in out and "no model call" in out

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -22,6 +20,8 @@ sys.path.insert(0, str(ROOT / "examples"))
 import langchain_agent_tool  # noqa: E402
 import langchain_rag_chain  # noqa: E402
 from _lc_common import offline_embeddings, small_vector_store  # noqa: E402
+
+from .conftest import run_example  # noqa: E402
 
 pytestmark = [
     pytest.mark.integration,
@@ -129,13 +129,6 @@ def test_embeddings_in_plain_langchain_chroma() -> None:
     ],
 )
 def test_examples_run(script: str, expected: str) -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / script)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
+    result = run_example(script, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert expected in result.stdout

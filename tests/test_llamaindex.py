@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -32,6 +30,8 @@ sys.path.insert(0, str(ROOT / "examples"))
 import llamaindex_agent_tool  # noqa: E402
 from _li_common import offline_embed_model, small_index  # noqa: E402
 from demo_dimensions import DOCUMENTS  # noqa: E402
+
+from .conftest import run_example  # noqa: E402
 
 pytestmark = [
     pytest.mark.integration,
@@ -227,13 +227,6 @@ async def test_agent_tool_returns_the_answering_node() -> None:
     ],
 )
 def test_examples_run(script: str, expected: str) -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / script)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
+    result = run_example(script, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert expected in result.stdout

@@ -16,12 +16,11 @@ from mrl_rag import (
     InvalidTextError,
     MatryoshkaEmbedder,
     MatryoshkaStore,
-    ModelProfile,
     StoreMismatchError,
     truncate,
 )
 
-from .conftest import TINY_DIM
+from .conftest import TINY_DIM, tiny_profile
 
 WORDS = "cat dog bird fish tree river city car train paris london tokyo cheese bread wine coffee tea music film book".split()  # noqa: SIM905
 # 60 distinct word triples: the tiny model sees every text differently (no ties).
@@ -29,18 +28,6 @@ TEXTS = [" ".join(t) for t in itertools.islice(itertools.combinations(WORDS, 3),
 IDS = [f"doc-{i}" for i in range(60)]
 METAS = [{"group": "even" if i % 2 == 0 else "odd", "n": i} for i in range(60)]
 QUERIES = ["cat and dog", "tea in tokyo", "a film about paris", "bread wine cheese"]
-
-
-def tiny_profile(**changes: object) -> ModelProfile:
-    base = ModelProfile(
-        name="tiny-mrl",
-        full_dim=TINY_DIM,
-        matryoshka_dims=(32, 16, 8),
-        query_prefix="query: ",
-        document_prefix="passage: ",
-        source="test",
-    )
-    return base.replace(**changes)
 
 
 @pytest.fixture(scope="module")

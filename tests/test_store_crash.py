@@ -14,19 +14,13 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from mrl_rag import MatryoshkaEmbedder, MatryoshkaStore, ModelProfile
+from mrl_rag import MatryoshkaEmbedder, MatryoshkaStore
 
-from .conftest import TINY_DIM
+from .conftest import tiny_profile
 
 N = 4000
-PROFILE = dict(
-    name="tiny-mrl",
-    full_dim=TINY_DIM,
-    matryoshka_dims=(32, 16, 8),
-    query_prefix="query: ",
-    document_prefix="passage: ",
-    source="test",
-)
+# The tiny profile's fields, to rebuild it in the child process.
+PROFILE = {k: v for k, v in tiny_profile().to_dict().items() if k != "schema_version"}
 
 CHILD = textwrap.dedent(
     """
@@ -73,7 +67,7 @@ def test_sigkill_mid_add_then_rerun(tmp_path: Path, tiny_model_path: Path, fmt: 
     assert child.returncode == -signal.SIGKILL
 
     model = SentenceTransformer(str(tiny_model_path), device="cpu")
-    embedder = MatryoshkaEmbedder(model, profile=ModelProfile(**PROFILE))
+    embedder = MatryoshkaEmbedder(model, profile=tiny_profile())
     client = chromadb.PersistentClient(path=str(db))
     store = MatryoshkaStore(embedder, client=client, collection="crash", full_vectors=fmt)
     texts, ids = texts_and_ids()
