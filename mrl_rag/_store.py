@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 #: How many first-stage candidates are reranked with the full vectors by default
 #: (at least ``k``). See docs/funnel.md for the recall this buys.
-DEFAULT_SHORTLIST = 200
+DEFAULT_SHORTLIST = 300
 #: Version of the on-disk layout (collection metadata keys, vector formats).
 STORE_FORMAT_VERSION = 1
 
@@ -134,7 +134,7 @@ class MatryoshkaStore:
         search_dim: Dimension of the first-stage index. For a new collection the
             default is :func:`default_search_dim`; an existing one keeps its own
             (use :meth:`reindex` to change it).
-        shortlist: First-stage candidates per search, default 200 (at least k).
+        shortlist: First-stage candidates per search, default 300 (at least k).
         full_vectors: Where full vectors live: ``"local"`` (a file beside an
             embedded Chroma, fastest), ``"chroma"`` (in Chroma metadata, works
             with any client) or ``"auto"`` (local when the client is a

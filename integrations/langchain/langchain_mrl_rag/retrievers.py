@@ -50,7 +50,7 @@ class MatryoshkaRetriever(BaseRetriever):
     k: int = 4
     """How many documents to return."""
     shortlist: int | None = None
-    """First-stage candidates to rerank; ``None`` uses the store's (200)."""
+    """First-stage candidates to rerank; ``None`` uses the store's (300)."""
     rerank_dim: int | None = None
     """Dimension of the final exact rerank; ``None`` means the full vectors."""
     filter: dict[str, Any] | None = None

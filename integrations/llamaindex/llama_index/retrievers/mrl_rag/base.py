@@ -23,7 +23,7 @@ class MatryoshkaRetriever(BaseRetriever):
     Args:
         store: The funnel store.
         similarity_top_k: How many nodes to return.
-        shortlist: First-stage candidates; ``None`` uses the store's (200).
+        shortlist: First-stage candidates; ``None`` uses the store's (300).
         rerank_dim: Dimension of the exact rerank; ``None`` means full.
         filters: LlamaIndex metadata filters, translated to Chroma's ``where``.
         callback_manager: LlamaIndex callbacks.
