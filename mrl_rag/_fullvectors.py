@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -79,6 +80,26 @@ class FullVectors(Protocol):
     def close(self) -> None:
         """Release files."""
         ...
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """``os.pwrite`` until every byte is written (it may write less in one call)."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def _pread_all(fd: int, size: int, offset: int) -> bytes:
+    """``os.pread`` exactly ``size`` bytes, or fail if the file is shorter."""
+    chunks, left = [], size
+    while left:
+        chunk = os.pread(fd, left, offset)
+        if not chunk:
+            raise RuntimeError(f"expected {size} bytes at offset {offset}, the file ended early")
+        chunks.append(chunk)
+        left, offset = left - len(chunk), offset + len(chunk)
+    return b"".join(chunks)
 
 
 def _as_rows(full: npt.ArrayLike, dim: int, dtype: np.dtype) -> npt.NDArray[Any]:
@@ -138,21 +159,39 @@ class LocalVectorFile:
         self._vec_fd = os.open(self.directory / f"vectors.{dtype}", flags, 0o644)
         self._idx_fd = os.open(self.directory / "index.bin", flags, 0o644)
         self._rec_fd = os.open(self.directory / "records.jsonl", flags, 0o644)
-        rows = min(
-            os.fstat(self._vec_fd).st_size // self.row_bytes,
-            os.fstat(self._idx_fd).st_size // _KEY_DTYPE.itemsize,
-        )
-        index = np.frombuffer(os.pread(self._idx_fd, rows * _KEY_DTYPE.itemsize, 0), _KEY_DTYPE)
-        records_end = int(index["offset"][-1] + index["length"][-1]) if rows else 0
-        # Cut what an interrupted write left behind, so appends stay aligned.
-        os.ftruncate(self._vec_fd, rows * self.row_bytes)
-        os.ftruncate(self._idx_fd, rows * _KEY_DTYPE.itemsize)
-        os.ftruncate(self._rec_fd, records_end)
-        self._index = index.copy()
-        self._records_end = records_end
+        self._index = np.zeros(0, dtype=_KEY_DTYPE)
+        self._records_end = 0
         self._sorted: (
             tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.intp]] | None
         ) = None
+        with self._lock, self._exclusive():
+            self._load_new_entries()
+            # Cut what an interrupted write left behind (under the lock, so never a
+            # write in progress in another process).
+            os.ftruncate(self._vec_fd, len(self._index) * self.row_bytes)
+            os.ftruncate(self._rec_fd, self._records_end)
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold the folder's write lock (between processes and between store objects)."""
+        fcntl.flock(self._idx_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._idx_fd, fcntl.LOCK_UN)
+
+    def _load_new_entries(self) -> None:
+        """Read index entries written since this object last looked (by anyone)."""
+        item = _KEY_DTYPE.itemsize
+        rows = os.fstat(self._idx_fd).st_size // item
+        have = len(self._index)
+        if rows <= have:
+            return
+        raw = _pread_all(self._idx_fd, (rows - have) * item, have * item)
+        new = np.frombuffer(raw, _KEY_DTYPE)
+        self._index = np.concatenate([self._index, new])
+        self._records_end = int(new["offset"][-1] + new["length"][-1])
+        self._sorted = None
 
     @property
     def rows(self) -> int:
@@ -176,16 +215,18 @@ class LocalVectorFile:
         digests = _digests(ids)
         entries["hi"], entries["lo"] = digests[:, 0], digests[:, 1]
         entries["length"] = [len(b) for b in blobs]
-        with self._lock:
+        with self._lock, self._exclusive():
+            self._load_new_entries()  # another writer may have appended meanwhile
             first = len(self._index)
             entries["offset"] = self._records_end + np.concatenate(
                 ([0], np.cumsum(entries["length"][:-1], dtype=np.uint64))
             ).astype(np.uint64)
-            os.pwrite(self._rec_fd, b"".join(blobs), self._records_end)
-            os.pwrite(self._vec_fd, data.tobytes(), first * self.row_bytes)
+            # Records and vectors first, the index that makes them visible last.
+            _pwrite_all(self._rec_fd, b"".join(blobs), self._records_end)
+            _pwrite_all(self._vec_fd, data.tobytes(), first * self.row_bytes)
             os.fsync(self._rec_fd)
             os.fsync(self._vec_fd)
-            os.pwrite(self._idx_fd, entries.tobytes(), first * _KEY_DTYPE.itemsize)
+            _pwrite_all(self._idx_fd, entries.tobytes(), first * _KEY_DTYPE.itemsize)
             os.fsync(self._idx_fd)
             self._index = np.concatenate([self._index, entries])
             self._records_end += int(entries["length"].sum())
@@ -193,6 +234,21 @@ class LocalVectorFile:
         return [{} for _ in ids]
 
     def _rows_of(self, ids: Sequence[str]) -> npt.NDArray[np.intp]:
+        try:
+            return self._lookup(ids)
+        except KeyError:
+            with self._lock:  # written by another store object or process since?
+                self._load_new_entries()
+        try:
+            return self._lookup(ids)
+        except KeyError as missing:
+            raise RuntimeError(
+                f"record {missing.args[0]!r} has no entry in {self.directory}: the local "
+                "files do not match the Chroma collection (were they replaced, or written "
+                "to without mrl-rag?)"
+            ) from None
+
+    def _lookup(self, ids: Sequence[str]) -> npt.NDArray[np.intp]:
         with self._lock:
             if self._sorted is None:
                 # Sorted by digest, then by row: the last entry of a digest is its latest.
@@ -201,6 +257,10 @@ class LocalVectorFile:
                 )
                 self._sorted = (self._index["hi"][order], self._index["lo"][order], order)
             his, los, order = self._sorted
+        if len(his) == 0:
+            if len(ids):
+                raise KeyError(ids[0])
+            return np.zeros(0, dtype=np.intp)
         wanted = _digests(ids)
         pos = np.searchsorted(his, wanted[:, 0], side="right") - 1
         for i in np.flatnonzero((pos < 0) | (los[np.maximum(pos, 0)] != wanted[:, 1])):
@@ -209,11 +269,7 @@ class LocalVectorFile:
             while p >= 0 and his[p] == wanted[i, 0] and los[p] != wanted[i, 1]:
                 p -= 1
             if p < 0 or his[p] != wanted[i, 0] or los[p] != wanted[i, 1]:
-                raise RuntimeError(
-                    f"record {ids[i]!r} has no entry in {self.directory}: the local files do "
-                    "not match the Chroma collection (were they replaced, or written to "
-                    "without mrl-rag?)"
-                )
+                raise KeyError(ids[i])
             pos[i] = p
         return order[pos]
 
@@ -226,7 +282,11 @@ class LocalVectorFile:
         buffer = memoryview(out).cast("B")
         size, fd = self.row_bytes, self._vec_fd
         for i, row in enumerate(rows.tolist()):
-            os.preadv(fd, [buffer[i * size : (i + 1) * size]], row * size)
+            if os.preadv(fd, [buffer[i * size : (i + 1) * size]], row * size) != size:
+                raise RuntimeError(
+                    f"{self.directory}: vector row {row} is cut short (the vectors file is "
+                    "shorter than its index)."
+                )
         return out.astype(np.float32, copy=False)
 
     def records(self, ids: Sequence[str]) -> list[tuple[str | None, dict[str, Any]]]:
@@ -236,7 +296,7 @@ class LocalVectorFile:
         for offset, length in zip(
             entries["offset"].tolist(), entries["length"].tolist(), strict=True
         ):
-            record = json.loads(os.pread(self._rec_fd, length, offset))
+            record = json.loads(_pread_all(self._rec_fd, length, offset))
             out.append((record["t"], record["m"]))
         return out
 

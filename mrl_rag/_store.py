@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mrl_rag._embedder import MatryoshkaEmbedder, check_text, check_texts
-from mrl_rag._errors import MRLRagError, StoreMismatchError
+from mrl_rag._errors import InvalidTextError, MRLRagError, StoreMismatchError
 from mrl_rag._fullvectors import (
     FULL_KEY,
     ChromaMetadataVectors,
@@ -192,8 +192,6 @@ class MatryoshkaStore:
         self._name = collection
 
         persist_dir = _persist_dir(client)
-        if full_vectors == "auto":
-            full_vectors = "local" if persist_dir is not None else "chroma"
         if full_vectors == "local" and persist_dir is None:
             raise ValueError(
                 "full_vectors='local' needs an embedded PersistentClient (the file lives "
@@ -201,12 +199,15 @@ class MatryoshkaStore:
                 "full_vectors='chroma' or 'auto'."
             )
 
+        self._recover_interrupted_reindex(collection)
         existing = self._find_collection(collection)
         if existing is None:
             dim = self._profile.validate_dim(
                 search_dim if search_dim is not None else default_search_dim(self._profile),
                 name="search_dim",
             )
+            if full_vectors == "auto":
+                full_vectors = "local" if persist_dir is not None else "chroma"
             meta = self._profile_metadata(full_vectors, full_dtype)
             meta[_META + "search_dim"] = dim
             meta[_META + "store_id"] = uuid.uuid4().hex
@@ -222,6 +223,19 @@ class MatryoshkaStore:
         self._vectors = self._open_vectors(persist_dir)
 
     # -- opening -----------------------------------------------------------
+
+    def _recover_interrupted_reindex(self, name: str) -> None:
+        """Finish a reindex that stopped between its two renames (see :meth:`reindex`)."""
+        names = {c if isinstance(c, str) else c.name for c in self._client.list_collections()}
+        retired, building = name + _RETIRED_SUFFIX, name + _REINDEX_SUFFIX
+        if name in names or retired not in names:
+            return
+        # The old index is only retired once the new one is complete, so the new one wins.
+        survivor = building if building in names else retired
+        logger.warning("Finishing an interrupted reindex of %r (using %r).", name, survivor)
+        self._client.get_collection(survivor, embedding_function=None).modify(name=name)
+        if survivor == building:
+            self._client.delete_collection(retired)
 
     def _find_collection(self, name: str) -> Collection | None:
         names = {c if isinstance(c, str) else c.name for c in self._client.list_collections()}
@@ -427,6 +441,7 @@ class MatryoshkaStore:
                 full,
                 [texts[i] for i in chosen],
                 [metas[i] for i in chosen],
+                replacing=upsert,
             )
         return ids
 
@@ -435,7 +450,7 @@ class MatryoshkaStore:
         ids: Sequence[str],
         full_vectors: npt.ArrayLike,
         *,
-        texts: Sequence[str] | None = None,
+        texts: Sequence[str | None] | None = None,
         metadatas: Sequence[Mapping[str, Any] | None] | None = None,
         batch_size: int = 1024,
         upsert: bool = False,
@@ -448,7 +463,8 @@ class MatryoshkaStore:
         Args:
             ids: One unique id per vector.
             full_vectors: Shape ``(n, full_dim)``.
-            texts: Optional text per record, returned by searches.
+            texts: Optional text per record, returned by searches (``None`` for a
+                record without text).
             metadatas: Optional metadata per record.
             batch_size: Records written per step.
             upsert: Replace existing records instead of skipping them.
@@ -463,7 +479,13 @@ class MatryoshkaStore:
                 f"{self._profile.name}, got {full.shape}."
             )
         ids = self._check_ids(ids, len(full), default=None)
-        text_list = check_texts(texts) if texts is not None else None
+        text_list = None
+        if texts is not None:
+            if isinstance(texts, str):
+                raise InvalidTextError("texts must be a list of strings, got a single str.")
+            text_list = [
+                t if t is None else check_text(t, name=f"texts[{i}]") for i, t in enumerate(texts)
+            ]
         if text_list is not None and len(text_list) != len(ids):
             raise ValueError(f"texts has {len(text_list)} entries for {len(ids)} vectors.")
         metas = self._check_metadatas(metadatas, len(ids))
@@ -480,6 +502,7 @@ class MatryoshkaStore:
                 full[chosen],
                 [text_list[i] for i in chosen] if text_list is not None else None,
                 [metas[i] for i in chosen],
+                replacing=upsert,
             )
         return ids
 
@@ -491,27 +514,45 @@ class MatryoshkaStore:
         self,
         ids: list[str],
         full: npt.NDArray[np.float32],
-        texts: list[str] | None,
+        texts: list[str | None] | None,
         metas: list[dict[str, Any]],
+        *,
+        replacing: bool,
     ) -> None:
+        text_list = texts if texts is not None else [None] * len(ids)
+        metadatas: list[dict[str, Any]] = [dict(m) for m in metas]
+        documents: list[str | None] = list(text_list)
+        if replacing:
+            # Chroma's upsert merges into an existing record: it keeps metadata keys the
+            # new write leaves out and the old document when the new one has none. A
+            # replacement clears them explicitly (a None key is dropped; "" clears a
+            # document, and reads map it back to None: stored texts are never empty).
+            old = self._collection.get(ids=ids, include=["metadatas", "documents"])
+            old_meta = dict(zip(old["ids"], old["metadatas"], strict=True))
+            for i, record_id in enumerate(ids):
+                if record_id in old_meta:
+                    for key in old_meta[record_id] or {}:
+                        metadatas[i].setdefault(key, None)
+                    if documents[i] is None:
+                        documents[i] = ""
         # Full vectors first (durably), then the records that point to them: a crash
         # between the two leaves unreferenced rows, never a record without its vector.
-        pointers = self._vectors.prepare(
-            ids, full, texts if texts is not None else [None] * len(ids), metas
-        )
+        pointers = self._vectors.prepare(ids, full, text_list, metas)
         search = truncate(full, self._search_dim)
-        metadatas = [{**m, **p} or None for m, p in zip(metas, pointers, strict=True)]
+        chroma_metas = [{**m, **p} or None for m, p in zip(metadatas, pointers, strict=True)]
+        send_documents = any(d is not None for d in documents)
         limit = self._client.get_max_batch_size()
         for part in _batches(len(ids), limit):
             self._collection.upsert(
                 ids=ids[part],
                 embeddings=search[part],
-                metadatas=metadatas[part],
-                documents=texts[part] if texts is not None else None,
+                metadatas=chroma_metas[part],
+                documents=documents[part] if send_documents else None,
             )
 
     @staticmethod
     def _check_ids(ids: Sequence[str] | None, n: int, default: list[str] | None) -> list[str]:
+        derived = ids is None
         if ids is None:
             if default is None:
                 raise TypeError("ids are required for precomputed vectors.")
@@ -528,6 +569,11 @@ class MatryoshkaStore:
         seen: dict[str, int] = {}
         for i, record_id in enumerate(ids):
             if record_id in seen:
+                if derived:
+                    raise ValueError(
+                        f"texts[{i}] repeats texts[{seen[record_id]}]: identical texts get the "
+                        "same default id. Pass ids=... to keep both, or drop the duplicate."
+                    )
                 raise ValueError(
                     f"ids[{i}] repeats ids[{seen[record_id]}] ({record_id!r}); ids must be "
                     "unique within one call."
@@ -539,6 +585,8 @@ class MatryoshkaStore:
     def _check_metadatas(
         metadatas: Sequence[Mapping[str, Any] | None] | None, n: int
     ) -> list[dict[str, Any]]:
+        from chromadb.api.types import validate_metadata
+
         if metadatas is None:
             return [{} for _ in range(n)]
         metadatas = list(metadatas)
@@ -559,6 +607,11 @@ class MatryoshkaStore:
                     f"metadatas[{i}] uses reserved key {reserved[0]!r}; keys starting with "
                     f"{_INTERNAL_PREFIX!r} belong to mrl-rag."
                 )
+            if metadata:
+                try:
+                    validate_metadata(dict(metadata))
+                except ValueError as exc:
+                    raise ValueError(f"metadatas[{i}] is not valid for Chroma: {exc}") from None
             out.append(dict(metadata))
         return out
 
@@ -575,15 +628,21 @@ class MatryoshkaStore:
             raise TypeError("delete needs ids, where, or both; it never deletes everything.")
         if isinstance(ids, str):
             raise TypeError("ids must be a list of strings, got a single str.")
+        if ids is not None and len(ids) == 0:
+            return  # no ids: nothing to delete, whatever the filter
         self._collection.delete(ids=list(ids) if ids is not None else None, where=where)
 
     # -- reading -----------------------------------------------------------
 
     def get(self, ids: Sequence[str]) -> list[SearchResult]:
         """Fetch records by id (in the given order; unknown ids are left out)."""
+        if isinstance(ids, str):
+            raise TypeError("ids must be a list of strings, got a single str.")
+        if not ids:
+            return []
         got = self._collection.get(ids=list(ids), include=["metadatas", "documents"])
         by_id = {
-            record_id: SearchResult(record_id, text, _public(meta))
+            record_id: SearchResult(record_id, text or None, _public(meta))
             for record_id, text, meta in zip(
                 got["ids"], got["documents"], got["metadatas"], strict=True
             )
@@ -689,7 +748,7 @@ class MatryoshkaStore:
         if local:
             records = self._vectors.records([ids[i] for i in order])
         else:
-            records = [(got["documents"][0][i], metas[i]) for i in order]  # type: ignore[index]
+            records = [(got["documents"][0][i] or None, metas[i]) for i in order]  # type: ignore[index]
         return [
             SearchResult(
                 id=ids[i],

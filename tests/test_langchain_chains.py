@@ -132,3 +132,11 @@ def test_examples_run(script: str, expected: str) -> None:
     result = run_example(script, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert expected in result.stdout
+
+
+def test_vector_store_accepts_where_as_well_as_filter(vector_store) -> None:
+    by_filter = vector_store.similarity_search("espresso", k=3, filter={"n": {"$lt": 5}})
+    by_where = vector_store.similarity_search("espresso", k=3, where={"n": {"$lt": 5}})
+    assert [d.id for d in by_filter] == [d.id for d in by_where]
+    assert all(d.metadata["n"] < 5 for d in by_where)
+    assert vector_store.get_by_ids([]) == []

@@ -230,3 +230,18 @@ def test_examples_run(script: str, expected: str) -> None:
     result = run_example(script, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert expected in result.stdout
+
+
+def test_nodes_without_text_are_stored(embed_model) -> None:
+    from llama_index.core.schema import TextNode
+
+    vector_store = MatryoshkaVectorStore.from_embedding(
+        embed_model, client=chromadb.EphemeralClient(), collection_name=f"e-{uuid.uuid4().hex[:8]}"
+    )
+    node = TextNode(id_="empty", text="", metadata={"kind": "image"})
+    node.embedding = embed_model.get_text_embedding("an image without a caption")
+    assert vector_store.add([node]) == ["empty"]
+    (got,) = vector_store.get_nodes(["empty"])
+    assert got.get_content() == "" and got.metadata == {"kind": "image"}
+    vector_store.delete_nodes([])  # nothing to delete: a no-op, not an error
+    assert vector_store.store.count() == 1

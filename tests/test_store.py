@@ -349,3 +349,108 @@ def test_missing_local_folder_is_reported(tmp_path: Path, embedder) -> None:
         MatryoshkaStore(
             embedder, client=chromadb.PersistentClient(path=str(tmp_path / "db")), collection="col"
         )
+
+
+# -- regressions found in review ------------------------------------------------
+
+
+def test_upsert_replaces_the_whole_record(make_store, embedder) -> None:
+    store = make_store(embedder=None, profile=embedder.profile)
+    full = embedder.encode(TEXTS[:2], input_type="document")
+    store.add_vectors(["a"], full[:1], texts=["old text"], metadatas=[{"color": "red", "size": 3}])
+    store.add_vectors(["a"], full[1:2], metadatas=[{"size": 4}], upsert=True)
+    (got,) = store.get(["a"])
+    assert (got.text, got.metadata) == (None, {"size": 4})
+    (hit,) = store.search_by_vector(embedder.encode([QUERIES[0]], input_type="query")[0], k=1)
+    assert (hit.id, hit.text, hit.metadata) == ("a", None, {"size": 4})
+    assert store.search_by_vector(full[0], k=5, where={"color": "red"}) == []
+
+
+def test_rejected_write_changes_nothing(make_store, embedder) -> None:
+    store = make_store()
+    store.add(["tea tea tea"], ids=["a"], metadatas=[{"k": 1}])
+    before = store.search("tea tea tea", k=1)
+    with pytest.raises(ValueError, match=r"metadatas\[0\] is not valid for Chroma"):
+        store.add(["bad write"], ids=["a"], metadatas=[{"k": [1, "x"]}], upsert=True)
+    assert store.search("tea tea tea", k=1) == before
+    assert store.get(["a"])[0].text == "tea tea tea"
+
+
+def test_empty_id_lists_are_no_ops(make_store) -> None:
+    store = make_store()
+    store.add(TEXTS[:3], ids=IDS[:3])
+    assert store.get([]) == []
+    store.delete([])
+    store.delete([], where={"n": 1})
+    assert store.count() == 3
+
+
+def test_records_without_text(make_store, embedder) -> None:
+    store = make_store(embedder=None, profile=embedder.profile)
+    full = embedder.encode(TEXTS[:2], input_type="document")
+    store.add_vectors(["t", "none"], full, texts=[TEXTS[0], None])
+    assert [(r.id, r.text) for r in store.get(["t", "none"])] == [("t", TEXTS[0]), ("none", None)]
+    with pytest.raises(InvalidTextError, match=r"texts\[1\] must be a non-empty string"):
+        store.add_vectors(["x", "y"], full, texts=["ok", "  "])
+
+
+def test_duplicate_texts_without_ids_explain_themselves(make_store) -> None:
+    with pytest.raises(ValueError, match=r"texts\[2\] repeats texts\[0\].*Pass ids="):
+        make_store().add(["same", "other", "same"])
+
+
+def test_two_store_objects_on_one_path_share_the_files(tmp_path: Path, embedder) -> None:
+    client = chromadb.PersistentClient(path=str(tmp_path / "db"))
+    first = MatryoshkaStore(embedder, client=client, collection="col", search_dim=8)
+    second = MatryoshkaStore(embedder, client=client, collection="col")
+    first.add(TEXTS[:3], ids=["a", "b", "c"])
+    second.add(TEXTS[3:6], ids=["d", "e", "f"])
+    first.add(TEXTS[6:7], ids=["g"])
+    for store in (first, second):
+        assert {h.id for h in store.search("cat", k=10, shortlist=60)} == set("abcdefg")
+    reopened = MatryoshkaStore(embedder, path=tmp_path / "db", collection="col")
+    got = reopened.get(list("abcdefg"))
+    assert [r.text for r in got] == TEXTS[:7]
+    np.testing.assert_allclose(
+        reopened._vectors.read(list("abcdefg")),
+        embedder.encode(TEXTS[:7], input_type="document"),
+        atol=1e-5,
+    )
+
+
+def test_auto_reopens_a_chroma_format_store_on_a_persistent_client(
+    tmp_path: Path, embedder
+) -> None:
+    MatryoshkaStore(embedder, path=tmp_path / "db", collection="col", full_vectors="chroma").add(
+        TEXTS[:3]
+    )
+    reopened = MatryoshkaStore(embedder, path=tmp_path / "db", collection="col")
+    assert reopened.full_vector_format == "chroma" and reopened.count() == 3
+
+
+def test_reindex_interrupted_between_its_renames_is_finished_on_open(
+    tmp_path: Path, embedder
+) -> None:
+    store = MatryoshkaStore(embedder, path=tmp_path / "db", collection="col", search_dim=8)
+    store.add(TEXTS, ids=IDS)
+    before = [h.id for h in store.search(QUERIES[0], k=5)]
+    original_modify = type(store.collection).modify
+    calls = {"n": 0}
+
+    def crash_on_second_rename(self, name=None, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed between the renames (simulated)")
+        return original_modify(self, name=name, **kwargs)
+
+    type(store.collection).modify = crash_on_second_rename
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            store.reindex(16)
+    finally:
+        type(store.collection).modify = original_modify
+    reopened = MatryoshkaStore(
+        embedder, client=chromadb.PersistentClient(path=str(tmp_path / "db")), collection="col"
+    )
+    assert reopened.search_dim == 16 and reopened.count() == 60
+    assert [h.id for h in reopened.search(QUERIES[0], k=5)] == before

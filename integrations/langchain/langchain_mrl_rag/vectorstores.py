@@ -153,7 +153,10 @@ class MatryoshkaVectorStore(VectorStore):
             filter: Chroma metadata filter for the first stage.
             **kwargs: ``shortlist``, ``rerank_dim``, ``where_document``, ``cascade``.
         """
-        hits = self.store.search(query, k=k, where=filter, **kwargs)
+        where = kwargs.pop("where", None)  # Chroma's name for the same thing
+        hits = self.store.search(
+            query, k=k, where=filter if filter is not None else where, **kwargs
+        )
         return [(to_document(hit, with_scores=False), hit.score) for hit in hits]
 
     def similarity_search_by_vector(
@@ -164,7 +167,10 @@ class MatryoshkaVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         """Search with a full query vector (from ``embed_query`` at full dimension)."""
-        hits = self.store.search_by_vector(np.asarray(embedding), k=k, where=filter, **kwargs)
+        where = kwargs.pop("where", None)
+        hits = self.store.search_by_vector(
+            np.asarray(embedding), k=k, where=filter if filter is not None else where, **kwargs
+        )
         return [to_document(hit, with_scores=False) for hit in hits]
 
     def _select_relevance_score_fn(self) -> Any:

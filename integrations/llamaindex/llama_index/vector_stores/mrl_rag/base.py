@@ -189,7 +189,7 @@ class MatryoshkaVectorStore(BasePydanticVectorStore):
             return []
         vectors = np.stack([self._full(n.get_embedding(), "node") for n in nodes])
         ids = [n.node_id for n in nodes]
-        texts = [n.get_content(metadata_mode=MetadataMode.NONE) or " " for n in nodes]
+        texts = [n.get_content(metadata_mode=MetadataMode.NONE) or None for n in nodes]
         metadatas = [
             node_to_metadata_dict(n, remove_text=True, flat_metadata=self.flat_metadata)
             for n in nodes
