@@ -35,7 +35,7 @@ from _beir import (
 from mrl_rag import MatryoshkaStore, cosine_scores, top_k, truncate
 
 
-def evaluate(name: str, data_root: Path, dims: list[int], shortlist: int) -> None:
+def evaluate(name: str, data_root: Path, dims: list[int], shortlist: int, adaptor: bool) -> None:
     data = load_beir(data_root / name)
     embedder = offline_embedder(show_progress_bar=True)
     queries = cached_full_vectors(embedder, data.query_texts, "query")
@@ -67,6 +67,10 @@ def evaluate(name: str, data_root: Path, dims: list[int], shortlist: int) -> Non
             profile=embedder.profile, path=Path(tmp) / "db", collection=name, search_dim=dims[0]
         )
         store.add_vectors(data.doc_ids, docs, texts=data.doc_texts, batch_size=2000)
+        rotate = None
+        if adaptor:
+            rotate = store.fit_adaptor()  # no labels: the corpus's own full vectors
+            store.reindex(dims[0], adaptor=rotate)
         index = {doc_id: i for i, doc_id in enumerate(data.doc_ids)}
         for dim in dims:
             start = time.perf_counter()
@@ -83,8 +87,10 @@ def evaluate(name: str, data_root: Path, dims: list[int], shortlist: int) -> Non
             recall = np.mean(
                 [len(set(r) & set(e)) / 10 for r, e in zip(rankings, exact.tolist(), strict=True)]
             )
+            q_view = rotate.transform(queries) if rotate else queries
+            d_view = rotate.transform(docs) if rotate else docs
             trunc = ndcg(
-                top_k(cosine_scores(truncate(queries, dim), truncate(docs, dim)), 10).tolist()
+                top_k(cosine_scores(truncate(q_view, dim), truncate(d_view, dim)), 10).tolist()
             )
             label = f"{dim}" if dim != full_dim else f"{dim}*"
             print(
@@ -101,12 +107,13 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=["scifact", "nfcorpus"])
     parser.add_argument("--dims", type=int, nargs="+", default=[32, 64, 128, 192, 384])
     parser.add_argument("--shortlist", type=int, default=None, help="default: the store's")
+    parser.add_argument("--adaptor", action="store_true", help="fit and use an orthogonal adaptor")
     args = parser.parse_args()
     from mrl_rag import DEFAULT_SHORTLIST
 
     warnings.simplefilter("ignore")  # the not-Matryoshka warning: that is what we measure
     for name in args.sets:
-        evaluate(name, args.data, args.dims, args.shortlist or DEFAULT_SHORTLIST)
+        evaluate(name, args.data, args.dims, args.shortlist or DEFAULT_SHORTLIST, args.adaptor)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ The public API is what ``__all__`` lists; everything in modules whose name
 starts with an underscore is private and may change.
 """
 
+from mrl_rag._adaptor import OrthogonalAdaptor
 from mrl_rag._embedder import InputType, MatryoshkaEmbedder
 from mrl_rag._errors import (
     InvalidDimensionError,
@@ -39,6 +40,7 @@ __all__ = [
     "MatryoshkaEmbedder",
     "MatryoshkaStore",
     "ModelProfile",
+    "OrthogonalAdaptor",
     "ProfileError",
     "RankAgreement",
     "SearchResult",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from mrl_rag._adaptor import OrthogonalAdaptor
 from mrl_rag._embedder import MatryoshkaEmbedder, check_text, check_texts
 from mrl_rag._errors import InvalidTextError, MRLRagError, StoreMismatchError
 from mrl_rag._fullvectors import (
@@ -142,6 +143,9 @@ class MatryoshkaStore:
         full_dtype: ``"float32"`` (exact) or ``"float16"`` (half the space).
         hnsw: Extra HNSW settings for a new collection, for example
             ``{"ef_search": 200, "max_neighbors": 32}``. The space is always cosine.
+        adaptor: An :class:`OrthogonalAdaptor` for a new collection's first
+            stage. An existing collection loads its own by itself; passing one
+            that differs is an error (use :meth:`reindex` to change it).
 
     Raises:
         StoreMismatchError: If the collection was made with another model,
@@ -162,6 +166,7 @@ class MatryoshkaStore:
         full_vectors: FullVectorFormat = "auto",
         full_dtype: FullDType = "float32",
         hnsw: Mapping[str, Any] | None = None,
+        adaptor: OrthogonalAdaptor | None = None,
     ) -> None:
         if embedder is None and profile is None:
             raise TypeError(
@@ -211,6 +216,10 @@ class MatryoshkaStore:
             meta = self._profile_metadata(full_vectors, full_dtype)
             meta[_META + "search_dim"] = dim
             meta[_META + "store_id"] = uuid.uuid4().hex
+            meta[_META + "adaptor"] = ""
+            if adaptor is not None:
+                self._store_id = meta[_META + "store_id"]
+                meta[_META + "adaptor"] = self._save_adaptor(adaptor)
             self._collection = self._create_collection(collection, meta, dict(hnsw or {}))
         else:
             self._collection = existing
@@ -220,6 +229,20 @@ class MatryoshkaStore:
         self._full_format = str(meta[_META + "format"])
         self._full_dtype: FullDType = meta[_META + "full_dtype"]
         self._store_id = str(meta[_META + "store_id"])
+        self._adaptor = self._load_adaptor(str(meta.get(_META + "adaptor") or ""))
+        if adaptor is not None and (
+            self._adaptor is None or adaptor.fingerprint != self._adaptor.fingerprint
+        ):
+            raise StoreMismatchError(
+                f"Collection {collection!r} is indexed "
+                + (
+                    f"with adaptor {self._adaptor.fingerprint}"
+                    if self._adaptor
+                    else "without an adaptor"
+                )
+                + f", not with adaptor {adaptor.fingerprint}. Open it without adaptor= (its "
+                "own is loaded by itself), or call store.reindex(dim, adaptor=...) to change it."
+            )
         self._vectors = self._open_vectors(persist_dir)
 
     # -- opening -----------------------------------------------------------
@@ -242,6 +265,85 @@ class MatryoshkaStore:
         if name not in names:
             return None
         return self._client.get_collection(name, embedding_function=None)
+
+    def _adaptor_collection(self, fingerprint: str) -> str:
+        return f"mrl-adaptor-{self._store_id}-{fingerprint}"
+
+    def _save_adaptor(self, adaptor: OrthogonalAdaptor) -> str:
+        """Keep the adaptor in a side collection (any client can hold it); return its id."""
+        if adaptor.dim != self._profile.full_dim:
+            raise ValueError(
+                f"adaptor is for {adaptor.dim}-dimensional vectors; {self._profile.name} has "
+                f"{self._profile.full_dim}."
+            )
+        name = self._adaptor_collection(adaptor.fingerprint)
+        if self._find_collection(name) is None:
+            side = self._client.create_collection(
+                name,
+                metadata={_META + "adaptor_of": self._store_id, _META + "model": adaptor.model},
+                embedding_function=None,
+            )
+            rows = [f"{i:06d}" for i in range(adaptor.dim)]
+            limit = self._client.get_max_batch_size()
+            for part in _batches(adaptor.dim, limit):
+                side.add(ids=rows[part], embeddings=adaptor.rotation[part])
+        return adaptor.fingerprint
+
+    def _load_adaptor(self, fingerprint: str) -> OrthogonalAdaptor | None:
+        if not fingerprint:
+            return None
+        side = self._find_collection(self._adaptor_collection(fingerprint))
+        if side is None:
+            raise StoreMismatchError(
+                f"Collection {self._name!r} uses adaptor {fingerprint}, but its side "
+                f"collection {self._adaptor_collection(fingerprint)!r} is missing."
+            )
+        got = side.get(include=["embeddings"])
+        order = np.argsort(np.asarray(got["ids"]))
+        adaptor = OrthogonalAdaptor(np.asarray(got["embeddings"])[order])
+        if adaptor.fingerprint != fingerprint:
+            raise StoreMismatchError(
+                f"The adaptor stored for {self._name!r} does not match its fingerprint "
+                f"({adaptor.fingerprint} != {fingerprint}); it was changed outside mrl-rag."
+            )
+        return adaptor
+
+    def _search_view(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Full vectors as the truncated stages see them (rotated, with an adaptor)."""
+        return vectors if self._adaptor is None else self._adaptor.transform(vectors)
+
+    @property
+    def adaptor(self) -> OrthogonalAdaptor | None:
+        """The adaptor applied before truncation, or ``None``."""
+        return self._adaptor
+
+    def fit_adaptor(self, *, max_samples: int = 50_000, seed: int = 0) -> OrthogonalAdaptor:
+        """Fit an :class:`OrthogonalAdaptor` on a sample of the stored full vectors.
+
+        No labels and no model call. Apply it with ``store.reindex(dim, adaptor=...)``.
+        """
+        total = self.count()
+        if total < self._profile.full_dim:
+            raise ValueError(
+                f"Fitting needs at least {self._profile.full_dim} records (the dimension); "
+                f"the store has {total}."
+            )
+        rng = np.random.default_rng(seed)
+        wanted = set(rng.choice(total, min(total, max_samples), replace=False).tolist())
+        chunks = []
+        for offset in range(0, total, 1000):
+            local = self._vectors.keeps_records
+            page = self._collection.get(
+                include=[] if local else ["metadatas"], limit=1000, offset=offset
+            )
+            keep = [i for i in range(len(page["ids"])) if offset + i in wanted]
+            if keep:
+                ids = [page["ids"][i] for i in keep]
+                metas = None if local else [page["metadatas"][i] for i in keep]
+                chunks.append(self._vectors.read(ids, metas))
+        return OrthogonalAdaptor.fit(
+            np.concatenate(chunks), model=self._profile.name, max_samples=max_samples
+        )
 
     def _profile_metadata(self, fmt: str, dtype: str) -> dict[str, Any]:
         p = self._profile
@@ -538,7 +640,7 @@ class MatryoshkaStore:
         # Full vectors first (durably), then the records that point to them: a crash
         # between the two leaves unreferenced rows, never a record without its vector.
         pointers = self._vectors.prepare(ids, full, text_list, metas)
-        search = truncate(full, self._search_dim)
+        search = truncate(self._search_view(full), self._search_dim)
         chroma_metas = [{**m, **p} or None for m, p in zip(metadatas, pointers, strict=True)]
         send_documents = any(d is not None for d in documents)
         limit = self._client.get_max_batch_size()
@@ -724,7 +826,7 @@ class MatryoshkaStore:
         stages = self._check_cascade(cascade, k, rerank)
         local = self._vectors.keeps_records
         got = self._collection.query(
-            query_embeddings=[truncate(query_full, self._search_dim)],
+            query_embeddings=[truncate(self._search_view(query_full), self._search_dim)],
             n_results=n_short,
             where=where,
             where_document=where_document,
@@ -737,11 +839,13 @@ class MatryoshkaStore:
         metas = None if local else got["metadatas"][0]
         full = self._vectors.read(ids, metas)
         candidates = np.arange(len(ids))
+        if stages or rerank != self._profile.full_dim:
+            view, query_view = self._search_view(full), self._search_view(query_full)
         for dim, keep in stages:
-            scores = truncate(full[candidates], dim) @ truncate(query_full, dim)
+            scores = truncate(view[candidates], dim) @ truncate(query_view, dim)
             candidates = candidates[top_k(scores, keep)]
         if rerank != self._profile.full_dim:
-            full, query_full = truncate(full, rerank), truncate(query_full, rerank)
+            full, query_full = truncate(view, rerank), truncate(query_view, rerank)
         scores = full[candidates] @ query_full
         order = candidates[top_k(scores, k)].tolist()
         final = (full[order] @ query_full).tolist()
@@ -804,7 +908,13 @@ class MatryoshkaStore:
 
     # -- re-indexing -------------------------------------------------------
 
-    def reindex(self, search_dim: int, *, batch_size: int = 1000) -> None:
+    def reindex(
+        self,
+        search_dim: int,
+        *,
+        adaptor: OrthogonalAdaptor | Literal["keep"] | None = "keep",
+        batch_size: int = 1000,
+    ) -> None:
         """Rebuild the first-stage index at another dimension, without the model.
 
         The new index is built from the stored full vectors in a separate
@@ -814,9 +924,14 @@ class MatryoshkaStore:
 
         Args:
             search_dim: The new first-stage dimension (validated for the model).
+            adaptor: ``"keep"`` (the default) keeps the current adaptor; an
+                :class:`OrthogonalAdaptor` (see :meth:`fit_adaptor`) replaces it;
+                ``None`` removes it.
             batch_size: Records copied per step.
         """
         new_dim = self._profile.validate_dim(search_dim, name="search_dim")
+        new_adaptor = self._adaptor if adaptor == "keep" else adaptor
+        old_adaptor = self._adaptor
         batch_size = check_dim_type(batch_size, name="batch_size")
         old = self._collection
         building = self._name + _REINDEX_SUFFIX
@@ -824,6 +939,9 @@ class MatryoshkaStore:
             self._client.delete_collection(building)
         meta = dict(old.metadata or {})
         meta[_META + "search_dim"] = new_dim
+        meta[_META + "adaptor"] = (
+            self._save_adaptor(new_adaptor) if new_adaptor is not None else ""  # type: ignore[arg-type]
+        )
         hnsw = _hnsw_settings(old)
         new = self._create_collection(building, meta, hnsw)
         total = old.count()
@@ -835,6 +953,8 @@ class MatryoshkaStore:
                 if not page["ids"]:
                     break
                 full = self._vectors.read(page["ids"], page["metadatas"])
+                if new_adaptor is not None:
+                    full = new_adaptor.transform(full)  # type: ignore[union-attr]
                 new.add(
                     ids=page["ids"],
                     embeddings=truncate(full, new_dim),
@@ -855,7 +975,12 @@ class MatryoshkaStore:
         new.modify(name=self._name)
         self._collection = new
         self._search_dim = new_dim
+        self._adaptor = new_adaptor  # type: ignore[assignment]
         self._client.delete_collection(retired)
+        if old_adaptor is not None and (
+            new_adaptor is None or new_adaptor.fingerprint != old_adaptor.fingerprint  # type: ignore[union-attr]
+        ):
+            self._client.delete_collection(self._adaptor_collection(old_adaptor.fingerprint))
 
 
 def _hnsw_settings(collection: Collection) -> dict[str, Any]:
