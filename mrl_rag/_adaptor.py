@@ -70,8 +70,9 @@ class OrthogonalAdaptor:
         mean), largest eigenvalue first, with a deterministic sign.
 
         Args:
-            vectors: Full document vectors, shape ``(n, d)``; at least ``d`` of
-                them for a well-determined rotation.
+            vectors: Full document vectors, shape ``(n, d)``. With fewer than
+                ``d`` of them, the leading axes are still fitted and the rest
+                completed to an orthonormal basis (the rotation stays exact).
             model: The model's name, kept with the adaptor.
             max_samples: At most this many vectors are used (a random sample).
             seed: Seed of that sample.
@@ -83,11 +84,8 @@ class OrthogonalAdaptor:
         if data.ndim != 2:
             raise ValueError(f"vectors must be 2-D (n, d), got shape {data.shape}.")
         max_samples = check_dim_type(max_samples, name="max_samples")
-        if len(data) < data.shape[1]:
-            raise ValueError(
-                f"Fitting needs at least as many vectors as dimensions: got {len(data)} "
-                f"vectors of {data.shape[1]} dimensions."
-            )
+        if len(data) < 2:
+            raise ValueError(f"Fitting needs at least 2 vectors, got {len(data)}.")
         if len(data) > max_samples:
             data = data[np.random.default_rng(seed).choice(len(data), max_samples, replace=False)]
         moment = data.astype(np.float64).T @ data.astype(np.float64)

@@ -323,11 +323,8 @@ class MatryoshkaStore:
         No labels and no model call. Apply it with ``store.reindex(dim, adaptor=...)``.
         """
         total = self.count()
-        if total < self._profile.full_dim:
-            raise ValueError(
-                f"Fitting needs at least {self._profile.full_dim} records (the dimension); "
-                f"the store has {total}."
-            )
+        if total < 2:
+            raise ValueError(f"Fitting needs at least 2 records; the store has {total}.")
         rng = np.random.default_rng(seed)
         wanted = set(rng.choice(total, min(total, max_samples), replace=False).tolist())
         chunks = []

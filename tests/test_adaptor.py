@@ -47,8 +47,10 @@ def test_rotation_keeps_full_cosines_and_puts_energy_first(seed: int) -> None:
 def test_fit_is_deterministic_and_checked() -> None:
     x = make_vectors()
     assert OrthogonalAdaptor.fit(x).fingerprint == OrthogonalAdaptor.fit(x.copy()).fingerprint
-    with pytest.raises(ValueError, match="at least as many vectors as dimensions: got 5"):
-        OrthogonalAdaptor.fit(x[:5])
+    with pytest.raises(ValueError, match="at least 2 vectors, got 1"):
+        OrthogonalAdaptor.fit(x[:1])
+    few = OrthogonalAdaptor.fit(x[:5])  # fewer vectors than dimensions: still orthogonal
+    np.testing.assert_allclose(few.transform(x) @ few.transform(x[:3]).T, x @ x[:3].T, atol=1e-5)
     with pytest.raises(ValueError, match="must be orthogonal"):
         OrthogonalAdaptor(np.ones((4, 4)))
     with pytest.raises(ValueError, match="must have 32 dimensions"):

@@ -1,0 +1,95 @@
+"""The ``mrl-rag`` command line: ``mrl-rag eval`` picks a dimension from measurements."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mrl-rag", description="Matryoshka embeddings for RAG: measure, then choose."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    ev = sub.add_parser(
+        "eval",
+        help="measure quality, latency and memory per search dimension; recommend one",
+        description=(
+            "Embed the corpus once at full size (cached), sweep search dimensions and "
+            "shortlists through the real funnel store, print a table, write JSON, CSV and "
+            "a PNG chart, and recommend the smallest dimension that keeps the target share "
+            "of full-dimension nDCG@10."
+        ),
+    )
+    ev.add_argument("--model", required=True, help="hub id or local sentence-transformers folder")
+    ev.add_argument("--profile", help="registered profile name, for a local copy of a known model")
+    ev.add_argument("--trust-remote-code", action="store_true", help="allow the model's hub code")
+    ev.add_argument("--device", help="cpu, cuda, mps (default: picked for you)")
+    ev.add_argument("--batch-size", type=int, default=32)
+    data = ev.add_mutually_exclusive_group(required=True)
+    data.add_argument(
+        "--beir", type=Path, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv"
+    )
+    data.add_argument("--docs", type=Path, help="folder of .txt/.md documents (no labels)")
+    ev.add_argument("--queries", type=Path, help="with --docs: sample queries, one per line")
+    ev.add_argument("--dims", type=int, nargs="+", help="search dimensions (default: a ladder)")
+    ev.add_argument("--shortlists", type=int, nargs="+", default=[100, 300])
+    ev.add_argument(
+        "--adaptor",
+        choices=["off", "on", "compare"],
+        default="off",
+        help="orthogonal adaptor fitted on the corpus vectors",
+    )
+    ev.add_argument(
+        "--target",
+        type=float,
+        default=0.99,
+        help="share of full-dim nDCG@10 to keep (default 0.99)",
+    )
+    ev.add_argument("--out", type=Path, default=Path("mrl-rag-eval"), help="output folder")
+    ev.add_argument("--cache-dir", type=Path, help="where full vectors are cached")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    from mrl_rag._advisor import evaluate, format_table, load_beir, load_folder, write_outputs
+    from mrl_rag._embedder import MatryoshkaEmbedder
+
+    if args.docs is not None and args.queries is None:
+        print("mrl-rag eval: --docs needs --queries (a file of sample queries)", file=sys.stderr)
+        return 2
+    data = load_beir(args.beir) if args.beir else load_folder(args.docs, args.queries)
+    embedder = MatryoshkaEmbedder(
+        args.model,
+        profile=args.profile,
+        device=args.device,
+        batch_size=args.batch_size,
+        trust_remote_code=args.trust_remote_code,
+        show_progress_bar=False,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the not-Matryoshka warning: this is the measurement
+        report = evaluate(
+            embedder,
+            data,
+            dims=args.dims,
+            shortlists=args.shortlists,
+            adaptor=args.adaptor,
+            target=args.target,
+            cache_dir=args.cache_dir,
+        )
+    print(format_table(report))
+    paths = write_outputs(report, args.out)
+    print("Wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

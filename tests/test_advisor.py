@@ -1,0 +1,160 @@
+"""The dimension advisor (`mrl-rag eval`) on small real-format data sets."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from mrl_rag._advisor import cached_encode, load_beir, load_folder
+from mrl_rag.cli import main
+
+from .test_store import WORDS
+
+# 127 distinct word triples: more documents than the tiny model's 64 dimensions.
+TEXTS = [" ".join(t) for t in itertools.islice(itertools.combinations(WORDS, 3), 0, 1140, 9)]
+
+pytestmark = pytest.mark.filterwarnings("ignore::mrl_rag.TruncationQualityWarning")
+
+
+@pytest.fixture
+def beir_dir(tmp_path: Path) -> Path:
+    """A tiny set in BEIR layout: 127 documents, 6 judged queries (and one unjudged)."""
+    root = tmp_path / "tiny-beir"
+    (root / "qrels").mkdir(parents=True)
+    with open(root / "corpus.jsonl", "w") as fh:
+        for i, text in enumerate(TEXTS):
+            fh.write(json.dumps({"_id": f"d{i}", "title": "", "text": text}) + "\n")
+    with open(root / "queries.jsonl", "w") as fh:
+        for i in range(7):
+            fh.write(json.dumps({"_id": f"q{i}", "text": TEXTS[i * 7]}) + "\n")
+    with open(root / "qrels" / "test.tsv", "w") as fh:
+        fh.write("query-id\tcorpus-id\tscore\n")
+        for i in range(6):
+            fh.write(f"q{i}\td{i * 7}\t1\n")
+    return root
+
+
+def test_load_beir_keeps_judged_queries(beir_dir: Path) -> None:
+    data = load_beir(beir_dir)
+    assert (len(data.doc_ids), data.query_ids) == (127, [f"q{i}" for i in range(6)])
+    with pytest.raises(FileNotFoundError, match="not a BEIR folder"):
+        load_beir(beir_dir / "qrels")
+
+
+@pytest.mark.integration
+def test_eval_writes_table_json_csv_png_and_recommends(
+    beir_dir, minilm_path, tmp_path, capsys
+) -> None:
+    out = tmp_path / "out"
+    args = [
+        "eval",
+        "--model",
+        str(minilm_path),
+        "--profile",
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "--beir",
+        str(beir_dir),
+        "--dims",
+        "8",
+        "64",
+        "384",
+        "--shortlists",
+        "10",
+        "--adaptor",
+        "compare",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "exact full-dim nDCG@10 = 1.0000" in printed  # each query is one of the documents
+    assert "Recommended: " in printed
+    report = json.loads((out / "report.json").read_text())
+    assert {r["dim"] for r in report["rows"]} == {8, 64, 384}
+    assert {(r["variant"], r["mode"]) for r in report["rows"]} == {
+        ("plain", "truncated"),
+        ("plain", "funnel"),
+        ("adaptor", "truncated"),
+        ("adaptor", "funnel"),
+    }
+    full = [r for r in report["rows"] if r["dim"] == 384]
+    assert all(r["share_of_full"] == pytest.approx(1.0) for r in full)
+    rec = report["recommendation"]
+    assert rec["share_of_full"] >= 0.99 and rec["dim"] <= 384
+    assert all(0 <= r["recall10"] <= 1 and r["p50_ms"] > 0 for r in report["rows"])
+    with open(out / "report.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(report["rows"]) == 12
+    assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A rerun embeds nothing: every chunk is in the cache.
+    cached = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert main(args) == 0
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == cached
+
+
+def test_label_free_mode_on_a_document_folder(tmp_path, tiny_model_path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, text in enumerate(TEXTS[:30]):
+        (docs / f"{i:02d}.txt").write_text(text)
+    (tmp_path / "queries.txt").write_text("cat dog\ncity tokyo\n\ncoffee tea\n")
+    data = load_folder(docs, tmp_path / "queries.txt")
+    assert (len(data.doc_ids), len(data.query_texts), data.qrels) == (30, 3, None)
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(tiny_model_path),
+                "--docs",
+                str(docs),
+                "--queries",
+                str(tmp_path / "queries.txt"),
+                "--dims",
+                "16",
+                "64",
+                "--shortlists",
+                "30",
+                "--out",
+                str(out),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
+        == 0
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert report["reference"].startswith("agreement with exact full-dimension")
+    assert report["full_ndcg10"] == pytest.approx(1.0)  # exact search agrees with itself
+    assert main(["eval", "--model", str(tiny_model_path), "--docs", str(docs)]) == 2
+
+
+def test_cache_resumes_after_a_crash(tmp_path, tiny_model_path) -> None:
+    from mrl_rag import MatryoshkaEmbedder
+
+    embedder = MatryoshkaEmbedder(tiny_model_path)
+    texts = [f"cat {i % 7} dog {i % 5}" for i in range(2500)]
+    first = cached_encode(embedder, texts, "document", tmp_path)
+    assert first.shape == (2500, 64) and len(list(tmp_path.glob("*.npy"))) == 3
+    sorted(tmp_path.glob("*.npy"))[0].unlink()  # one chunk lost, as in a crash mid-run
+    calls = []
+    original = embedder.encode
+    embedder.encode = lambda chunk, **kw: calls.append(len(chunk)) or original(chunk, **kw)
+    again = cached_encode(embedder, texts, "document", tmp_path)
+    assert len(calls) == 1 and calls[0] in (1000, 500)
+    assert (again == first).all()
+
+
+def test_help_on_every_subcommand(capsys) -> None:
+    for argv in (["--help"], ["eval", "--help"]):
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 0
+    assert "--adaptor" in capsys.readouterr().out
