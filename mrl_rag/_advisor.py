@@ -27,7 +27,15 @@ from mrl_rag._embedder import InputType, MatryoshkaEmbedder
 from mrl_rag._scoring import cosine_scores, top_k
 from mrl_rag._store import MatryoshkaStore
 
-__all__ = ["EvalReport", "EvalRow", "RetrievalSet", "evaluate", "load_beir", "load_folder"]
+__all__ = [
+    "EvalReport",
+    "EvalRow",
+    "RetrievalSet",
+    "evaluate",
+    "load_beir",
+    "load_folder",
+    "load_store",
+]
 
 _CHUNK = 1000
 #: Bytes per record of a Chroma HNSW index beyond the vector itself: links
@@ -102,6 +110,34 @@ def load_folder(docs: str | Path, queries: str | Path) -> RetrievalSet:
         None,
         name=folder.name,
     )
+
+
+def load_store(
+    path: str | Path, collection: str, embedder: MatryoshkaEmbedder, queries: str | Path
+) -> tuple[RetrievalSet, npt.NDArray[np.float32]]:
+    """An existing embedded store's records and full vectors, plus sample queries; no labels.
+
+    Nothing is re-embedded: the store's own full vectors are read.
+    """
+    store = MatryoshkaStore(embedder, path=path, collection=collection)
+    ids: list[str] = []
+    chunks = []
+    local = store._vectors.keeps_records
+    for offset in range(0, store.count(), _CHUNK):
+        page = store.collection.get(
+            include=[] if local else ["metadatas"], limit=_CHUNK, offset=offset
+        )
+        ids += page["ids"]
+        chunks.append(store._vectors.read(page["ids"], None if local else page["metadatas"]))
+    if not ids:
+        raise ValueError(f"Collection {collection!r} at {path} is empty.")
+    sample = [q.strip() for q in Path(queries).read_text(encoding="utf-8").splitlines()]
+    sample = [q for q in sample if q]
+    if not sample:
+        raise ValueError(f"{queries} holds no queries (one per line).")
+    texts = [r.text or "" for r in store.get(ids)]
+    data = RetrievalSet(ids, texts, [f"q{i}" for i in range(len(sample))], sample, None, collection)
+    return data, np.concatenate(chunks)
 
 
 def cached_encode(
@@ -213,6 +249,7 @@ def evaluate(
     adaptor: str = "off",
     target: float = 0.99,
     cache_dir: Path | None = None,
+    doc_vectors: npt.NDArray[np.float32] | None = None,
 ) -> EvalReport:
     """Sweep search dimensions and shortlists; recommend the smallest that keeps quality.
 
@@ -228,6 +265,8 @@ def evaluate(
         target: Share of full-dimension nDCG@10 the recommendation must keep.
         cache_dir: Where full vectors are cached (default: a folder in the
             user's cache).
+        doc_vectors: The documents' full vectors when they are already known
+            (read from an existing store); then documents are not embedded.
 
     Returns:
         The report.
@@ -238,7 +277,10 @@ def evaluate(
         raise ValueError(f"target must be in (0, 1], got {target}.")
     dims = [embedder.resolve_dim(d) for d in (dims or default_dims(embedder))]
     cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "mrl-rag" / "vectors"
-    docs = cached_encode(embedder, data.doc_texts, "document", cache)
+    if doc_vectors is None:
+        docs = cached_encode(embedder, data.doc_texts, "document", cache)
+    else:
+        docs = np.asarray(doc_vectors, dtype=np.float32)
     queries = cached_encode(embedder, data.query_texts, "query", cache)
     exact = top_k(cosine_scores(queries, docs), 10)
     if data.qrels is not None:
@@ -433,6 +475,10 @@ def _chart(report: EvalReport, path: Path) -> None:
     )
     latency.set_xticklabels([str(r.dim) for r in first])
     memory.set(title="HNSW index memory (estimate)", xlabel="search dimension", ylabel="MiB")
+    from matplotlib.ticker import NullLocator
+
+    for axis in (quality, latency):
+        axis.xaxis.set_minor_locator(NullLocator())  # only the measured dimensions
     quality.legend(fontsize=8)
     fig.suptitle(
         f"{report.model} on {report.data} ({report.n_docs} documents, {report.n_queries} queries)"

@@ -36,7 +36,11 @@ def _parser() -> argparse.ArgumentParser:
         "--beir", type=Path, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv"
     )
     data.add_argument("--docs", type=Path, help="folder of .txt/.md documents (no labels)")
-    ev.add_argument("--queries", type=Path, help="with --docs: sample queries, one per line")
+    data.add_argument("--store", type=Path, help="an existing embedded mrl-rag store (no labels)")
+    ev.add_argument("--collection", default="mrl_rag", help="with --store: the collection")
+    ev.add_argument(
+        "--queries", type=Path, help="with --docs or --store: sample queries, one per line"
+    )
     ev.add_argument("--dims", type=int, nargs="+", help="search dimensions (default: a ladder)")
     ev.add_argument("--shortlists", type=int, nargs="+", default=[100, 300])
     ev.add_argument(
@@ -59,13 +63,20 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
-    from mrl_rag._advisor import evaluate, format_table, load_beir, load_folder, write_outputs
+    from mrl_rag._advisor import (
+        evaluate,
+        format_table,
+        load_beir,
+        load_folder,
+        load_store,
+        write_outputs,
+    )
     from mrl_rag._embedder import MatryoshkaEmbedder
 
-    if args.docs is not None and args.queries is None:
-        print("mrl-rag eval: --docs needs --queries (a file of sample queries)", file=sys.stderr)
+    if args.beir is None and args.queries is None:
+        source = "--docs" if args.docs is not None else "--store"
+        print(f"mrl-rag eval: {source} needs --queries (a file of sample queries)", file=sys.stderr)
         return 2
-    data = load_beir(args.beir) if args.beir else load_folder(args.docs, args.queries)
     embedder = MatryoshkaEmbedder(
         args.model,
         profile=args.profile,
@@ -74,6 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         trust_remote_code=args.trust_remote_code,
         show_progress_bar=False,
     )
+    doc_vectors = None
+    if args.beir is not None:
+        data = load_beir(args.beir)
+    elif args.docs is not None:
+        data = load_folder(args.docs, args.queries)
+    else:
+        data, doc_vectors = load_store(args.store, args.collection, embedder, args.queries)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the not-Matryoshka warning: this is the measurement
         report = evaluate(
@@ -84,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             adaptor=args.adaptor,
             target=args.target,
             cache_dir=args.cache_dir,
+            doc_vectors=doc_vectors,
         )
     print(format_table(report))
     paths = write_outputs(report, args.out)

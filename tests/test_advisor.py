@@ -158,3 +158,53 @@ def test_help_on_every_subcommand(capsys) -> None:
             main(argv)
         assert done.value.code == 0
     assert "--adaptor" in capsys.readouterr().out
+
+
+def test_label_free_mode_on_an_existing_store(tmp_path, tiny_model_path) -> None:
+    from mrl_rag import MatryoshkaEmbedder, MatryoshkaStore
+
+    embedder = MatryoshkaEmbedder(tiny_model_path)
+    store = MatryoshkaStore(embedder, path=tmp_path / "db", collection="docs")
+    store.add(TEXTS[:80])
+    (tmp_path / "queries.txt").write_text("cat dog\ncity tokyo\ncoffee tea\n")
+    calls = []
+    original = MatryoshkaEmbedder.encode
+
+    def counting(self, texts, **kw):
+        calls.append(kw.get("input_type"))
+        return original(self, texts, **kw)
+
+    MatryoshkaEmbedder.encode = counting
+    try:
+        out = tmp_path / "out"
+        assert (
+            main(
+                [
+                    "eval",
+                    "--model",
+                    str(tiny_model_path),
+                    "--store",
+                    str(tmp_path / "db"),
+                    "--collection",
+                    "docs",
+                    "--queries",
+                    str(tmp_path / "queries.txt"),
+                    "--dims",
+                    "16",
+                    "64",
+                    "--shortlists",
+                    "30",
+                    "--out",
+                    str(out),
+                    "--cache-dir",
+                    str(tmp_path / "cache"),
+                ]
+            )
+            == 0
+        )
+    finally:
+        MatryoshkaEmbedder.encode = original
+    assert "document" not in calls  # the store's own full vectors are used
+    report = json.loads((out / "report.json").read_text())
+    assert report["n_docs"] == 80 and report["full_ndcg10"] == pytest.approx(1.0)
+    assert main(["eval", "--model", str(tiny_model_path), "--store", str(tmp_path / "db")]) == 2
