@@ -196,6 +196,7 @@ class EvalRow:
     p50_ms: float
     p95_ms: float
     index_mib_estimate: float
+    serving_rss_mib: float
     search_bytes_per_vector: int
     full_bytes_per_vector: int
 
@@ -309,6 +310,7 @@ def evaluate(
         for variant in variants:
             for dim in dims:
                 store.reindex(dim, adaptor=fitted if variant == "adaptor" else None)
+                rss = _serving_rss_mib(Path(tmp), embedder.profile, queries)
                 configs: list[tuple[str, int | None]] = [("truncated", None)]
                 configs += [("funnel", s) for s in shortlists]
                 for mode, shortlist in configs:
@@ -324,6 +326,7 @@ def evaluate(
                             shortlist,
                             embedder.full_dim,
                             full_ndcg,
+                            rss,
                         )
                     )
     report.recommendation = _recommend(report)
@@ -341,6 +344,7 @@ def _measure(
     shortlist: int | None,
     full_dim: int,
     full_ndcg: float,
+    serving_rss_mib: float,
 ) -> EvalRow:
     times, scores = [], []
     for query, relevant in zip(queries, qrels, strict=True):
@@ -366,9 +370,52 @@ def _measure(
         p50_ms=statistics.median(times) * 1000,
         p95_ms=float(np.percentile(times, 95) * 1000),
         index_mib_estimate=n * (4 * dim + _HNSW_OVERHEAD_BYTES) / 2**20,
+        serving_rss_mib=serving_rss_mib,
         search_bytes_per_vector=4 * dim,
         full_bytes_per_vector=4 * full_dim if mode == "funnel" else 0,
     )
+
+
+_PROBE = """
+import json, sys
+from pathlib import Path
+import numpy as np
+
+def rss():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+import chromadb  # imported before the baseline: its code is not the store's memory
+from mrl_rag import MatryoshkaStore, ModelProfile
+path, profile, queries = sys.argv[1], json.loads(sys.argv[2]), np.load(sys.argv[3])
+before = rss()
+store = MatryoshkaStore(profile=ModelProfile(**profile), path=path, collection="eval")
+for q in queries[:20]:
+    store.search_by_vector(q, k=10)
+print(rss() - before)
+"""
+
+
+def _serving_rss_mib(path: Path, profile: Any, queries: npt.NDArray[np.float32]) -> float:
+    """Resident memory a fresh process adds by opening the store and answering 20 queries."""
+    import subprocess
+    import sys
+
+    fields = {k: v for k, v in profile.to_dict().items() if k != "schema_version"}
+    sample = path / "probe-queries.npy"
+    np.save(sample, queries[:20], allow_pickle=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(path), json.dumps(fields), str(sample)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        return float("nan")  # measuring must never break the evaluation
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def _recommend(report: EvalReport) -> dict[str, Any] | None:
@@ -387,18 +434,21 @@ def format_table(report: EvalReport) -> str:
         f"{report.full_ndcg10:.4f}",
         f"{'variant':<8} {'mode':<10} {'dim':>5} {'short':>6} {'nDCG@10':>8} {'%full':>7} "
         f"{'R@10':>6} {'R@100':>6} {'MRR@10':>7} {'p50 ms':>7} {'p95 ms':>7} "
-        f"{'index MiB*':>10} {'B/vector':>9}",
+        f"{'RSS MiB':>8} {'index MiB*':>10} {'B/vector':>9}",
     ]
     for r in report.rows:
         stored = r.search_bytes_per_vector + r.full_bytes_per_vector
         lines.append(
             f"{r.variant:<8} {r.mode:<10} {r.dim:>5} {r.shortlist or '-':>6} {r.ndcg10:>8.4f} "
             f"{r.share_of_full:>6.1%} {r.recall10:>6.3f} {r.recall100:>6.3f} {r.mrr10:>7.3f} "
-            f"{r.p50_ms:>7.2f} {r.p95_ms:>7.2f} {r.index_mib_estimate:>10.1f} {stored:>9}"
+            f"{r.p50_ms:>7.2f} {r.p95_ms:>7.2f} {r.serving_rss_mib:>8.1f} "
+            f"{r.index_mib_estimate:>10.1f} {stored:>9}"
         )
     lines.append(
-        "* estimated resident memory of the HNSW index: n x (4 x dim + 462) bytes (measured "
-        "overhead of chromadb 1.5.9); B/vector = index vector + full vector kept for the rerank."
+        "RSS MiB = resident memory a fresh process adds by opening the store and answering 20 "
+        "queries (measured); * index MiB = n x (4 x dim + 462) bytes, the HNSW index alone "
+        "(estimate from chromadb 1.5.9's measured overhead); B/vector = index vector + full "
+        "vector kept for the rerank."
     )
     rec = report.recommendation
     if rec is None:
@@ -409,7 +459,8 @@ def format_table(report: EvalReport) -> str:
             + (f", shortlist {rec['shortlist']}" if rec["shortlist"] else "")
             + (" with the orthogonal adaptor" if rec["variant"] == "adaptor" else "")
             + f": {rec['share_of_full']:.1%} of full-dim nDCG@10 (target {report.target:.0%}), "
-            f"p50 {rec['p50_ms']:.2f} ms, index about {rec['index_mib_estimate']:.1f} MiB."
+            f"p50 {rec['p50_ms']:.2f} ms, serving memory {rec['serving_rss_mib']:.1f} MiB "
+            f"(index about {rec['index_mib_estimate']:.1f} MiB)."
         )
     return "\n".join(lines)
 
@@ -457,7 +508,13 @@ def _chart(report: EvalReport, path: Path) -> None:
         label=f"{report.target:.0%} of full",
     )
     first = next(iter(series.values()))
-    memory.bar([str(r.dim) for r in first], [r.index_mib_estimate for r in first])
+    positions = np.arange(len(first))
+    rss = [r.serving_rss_mib for r in first]
+    memory.bar(positions - 0.2, rss, 0.4, label="serving RSS (measured)")
+    est = [r.index_mib_estimate for r in first]
+    memory.bar(positions + 0.2, est, 0.4, label="HNSW index (estimate)")
+    memory.set_xticks(positions, [str(r.dim) for r in first])
+    memory.legend(fontsize=8)
     quality.set(
         title="Quality",
         xlabel="search dimension",
@@ -474,7 +531,7 @@ def _chart(report: EvalReport, path: Path) -> None:
         xticks=[r.dim for r in first],
     )
     latency.set_xticklabels([str(r.dim) for r in first])
-    memory.set(title="HNSW index memory (estimate)", xlabel="search dimension", ylabel="MiB")
+    memory.set(title="Memory", xlabel="search dimension", ylabel="MiB")
     from matplotlib.ticker import NullLocator
 
     for axis in (quality, latency):

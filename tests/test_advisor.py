@@ -88,6 +88,7 @@ def test_eval_writes_table_json_csv_png_and_recommends(
     rec = report["recommendation"]
     assert rec["share_of_full"] >= 0.99 and rec["dim"] <= 384
     assert all(0 <= r["recall10"] <= 1 and r["p50_ms"] > 0 for r in report["rows"])
+    assert all(r["serving_rss_mib"] > 0 for r in report["rows"])  # measured in a fresh process
     with open(out / "report.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == len(report["rows"]) == 12
