@@ -5,87 +5,35 @@ Benchmarks only: the product never reads these data sets.
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
 import math
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mrl_rag import MatryoshkaEmbedder
+from mrl_rag import InputType, MatryoshkaEmbedder
+from mrl_rag._advisor import RetrievalSet, cached_encode
+from mrl_rag._advisor import load_beir as _load_beir
 
 DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "embeddings"
+DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "cli"
 
 
-@dataclass
-class BeirSet:
-    """A retrieval set in BEIR layout, test split."""
-
-    name: str
-    doc_ids: list[str]
-    doc_texts: list[str]
-    query_ids: list[str]
-    query_texts: list[str]
-    qrels: dict[str, dict[str, int]]
-
-
-def load_beir(path: Path) -> BeirSet:
-    """Read corpus.jsonl, queries.jsonl and qrels/test.tsv; keep judged queries only."""
-    path = Path(path)
-    if not (path / "corpus.jsonl").is_file():
+def load_beir(path: Path) -> RetrievalSet:
+    """The BEIR test split (judged queries only), read by the product's own loader."""
+    if not (Path(path) / "corpus.jsonl").is_file():
         raise SystemExit(f"No BEIR corpus at {path} (expected corpus.jsonl there); pass --data.")
-    doc_ids, doc_texts = [], []
-    with open(path / "corpus.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            doc_ids.append(str(row["_id"]))
-            doc_texts.append(f"{row.get('title', '')} {row['text']}".strip())
-    qrels: dict[str, dict[str, int]] = {}
-    with open(path / "qrels" / "test.tsv", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            if int(row["score"]) > 0:
-                qrels.setdefault(str(row["query-id"]), {})[str(row["corpus-id"])] = int(
-                    row["score"]
-                )
-    query_ids, query_texts = [], []
-    with open(path / "queries.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            if str(row["_id"]) in qrels:
-                query_ids.append(str(row["_id"]))
-                query_texts.append(row["text"])
-    return BeirSet(path.name, doc_ids, doc_texts, query_ids, query_texts, qrels)
+    return _load_beir(path)
 
 
 def cached_full_vectors(
     embedder: MatryoshkaEmbedder,
     texts: Sequence[str],
-    input_type: str,
+    input_type: InputType,
     cache_dir: Path = DEFAULT_CACHE,
 ) -> np.ndarray:
-    """Full vectors of ``texts``, computed once and cached on disk by model and content."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps(embedder.profile.to_dict(), sort_keys=True).encode())
-    digest.update(input_type.encode())
-    for text in texts:
-        digest.update(text.encode())
-        digest.update(b"\0")
-    path = Path(cache_dir) / f"{digest.hexdigest()[:24]}.npy"
-    if path.is_file():
-        return np.load(path)
-    start = time.perf_counter()
-    vectors = embedder.encode(list(texts), input_type=input_type)
-    print(f"  embedded {len(texts)} {input_type}s in {time.perf_counter() - start:.0f} s")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, vectors)
-    tmp.replace(path)
-    return vectors
+    """Full vectors, computed once and cached on disk (the same cache as ``mrl-rag eval``)."""
+    return cached_encode(embedder, texts, input_type, cache_dir)
 
 
 def ndcg_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int = 10) -> float:
