@@ -11,6 +11,7 @@ from mrl_rag._errors import (
     InvalidTextError,
     MRLRagError,
     ProfileError,
+    RemoteEmbeddingError,
     StoreMismatchError,
     TruncationQualityWarning,
     TrustRemoteCodeError,
@@ -24,6 +25,7 @@ from mrl_rag._profiles import (
     list_profiles,
     register_profile,
 )
+from mrl_rag._remote import OpenAICompatibleEncoder
 from mrl_rag._scoring import cosine_scores, top_k
 from mrl_rag._store import DEFAULT_SHORTLIST, MatryoshkaStore, SearchResult
 from mrl_rag._truncate import truncate
@@ -40,9 +42,11 @@ __all__ = [
     "MatryoshkaEmbedder",
     "MatryoshkaStore",
     "ModelProfile",
+    "OpenAICompatibleEncoder",
     "OrthogonalAdaptor",
     "ProfileError",
     "RankAgreement",
+    "RemoteEmbeddingError",
     "SearchResult",
     "StoreMismatchError",
     "TruncationQualityWarning",

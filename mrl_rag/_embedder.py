@@ -19,6 +19,7 @@ from mrl_rag._errors import (
     TrustRemoteCodeError,
 )
 from mrl_rag._profiles import ModelProfile, find_profile, get_profile, profile_from_prompts
+from mrl_rag._remote import OpenAICompatibleEncoder
 from mrl_rag._truncate import check_dim_type, truncate
 
 if TYPE_CHECKING:
@@ -170,6 +171,17 @@ class MatryoshkaEmbedder:
         self.show_progress_bar = show_progress_bar
         self._warned_truncation = False
         self._warn_lock = threading.Lock()
+        self._remote: OpenAICompatibleEncoder | None = None
+        if isinstance(model, OpenAICompatibleEncoder):
+            # The server runs the model: nothing is loaded here, no remote code runs here.
+            self._remote = model
+            self._model = None
+            resolved = self._resolve_profile(profile, model.model)
+            if resolved is None:
+                probe = model.encode(["dimension probe"])
+                resolved = profile_from_prompts(model.model, probe.shape[1], {})
+            self._finish(resolved, query_prefix, document_prefix, dim)
+            return
 
         name = model if isinstance(model, str) else str(model) if isinstance(model, Path) else None
         resolved = self._resolve_profile(profile, name)
@@ -205,6 +217,15 @@ class MatryoshkaEmbedder:
                 "profile for this model? Pass profile=... or override full_dim."
             )
 
+        self._finish(resolved, query_prefix, document_prefix, dim)
+
+    def _finish(
+        self,
+        resolved: ModelProfile,
+        query_prefix: str | None,
+        document_prefix: str | None,
+        dim: int | None,
+    ) -> None:
         changes = {
             key: value
             for key, value in (("query_prefix", query_prefix), ("document_prefix", document_prefix))
@@ -299,9 +320,9 @@ class MatryoshkaEmbedder:
         return self._profile
 
     @property
-    def model(self) -> SentenceTransformer:
-        """The underlying ``SentenceTransformer``."""
-        return self._model
+    def model(self) -> SentenceTransformer | OpenAICompatibleEncoder:
+        """The underlying ``SentenceTransformer``, or the remote encoder."""
+        return self._remote if self._remote is not None else self._model
 
     @property
     def full_dim(self) -> int:
@@ -320,7 +341,12 @@ class MatryoshkaEmbedder:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(model={self._profile.name!r}, dim={self.dim}, "
-            f"full_dim={self.full_dim}, device={str(self._model.device)!r})"
+            f"full_dim={self.full_dim}, "
+            + (
+                f"remote={self._remote.base_url!r})"
+                if self._remote
+                else f"device={str(self._model.device)!r})"
+            )
         )
 
     # -- dimensions ------------------------------------------------------------
@@ -418,6 +444,9 @@ class MatryoshkaEmbedder:
         batch = check_texts(texts)
         if not batch:
             return np.zeros((0, self.full_dim), dtype=np.float32)
+        if self._remote is not None:
+            raw = self._remote.encode([prefix + text for text in batch])
+            return self._finish_vectors(raw)
         show = self.show_progress_bar
         if show is None:
             show = len(batch) >= PROGRESS_BAR_MIN_TEXTS
@@ -432,7 +461,16 @@ class MatryoshkaEmbedder:
             convert_to_numpy=True,
             normalize_embeddings=False,
         )
+        return self._finish_vectors(raw)
+
+    def _finish_vectors(self, raw: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Raw model output as full vectors: pre-truncation step, unit length."""
         vectors = np.asarray(raw, dtype=np.float32)
+        if vectors.shape[-1] != self.full_dim:
+            raise ValueError(
+                f"the model returned {vectors.shape[-1]}-dimensional vectors; the profile "
+                f"{self._profile.name!r} expects {self.full_dim}."
+            )
         if self._profile.pre_truncation == "layer_norm":
             vectors = _layer_norm_direction(vectors)
         return truncate(vectors, self.full_dim)

@@ -44,5 +44,9 @@ class StoreMismatchError(MRLRagError, ValueError):
     """An existing store was built with another model or incompatible settings."""
 
 
+class RemoteEmbeddingError(MRLRagError, RuntimeError):
+    """An embeddings server failed, refused the request, or answered something unusable."""
+
+
 class TruncationQualityWarning(UserWarning):
     """Truncating a model that was not Matryoshka-trained loses retrieval quality."""

@@ -1,0 +1,246 @@
+"""The OpenAI-compatible backend against a real HTTP server on 127.0.0.1.
+
+Why not a third-party server: `infinity-emb` 0.0.78 is on PyPI, but installing it
+would downgrade numpy (2.4.6 -> 1.26.4) and huggingface_hub under
+sentence-transformers 6.2 (checked with `pip install --dry-run "infinity-emb[server]"`).
+So this file runs a small server that speaks the same wire format
+(`POST /v1/embeddings` -> `{"data": [{"index", "embedding"}]}`) on top of the real
+tiny model, with faults injected on request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import chromadb
+import numpy as np
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from mrl_rag import (
+    MatryoshkaEmbedder,
+    MatryoshkaStore,
+    OpenAICompatibleEncoder,
+    RemoteEmbeddingError,
+)
+
+from .conftest import tiny_profile
+
+KEY = "sk-test-secret-key-123"
+
+
+class FakeEmbeddingServer:
+    """An OpenAI-compatible embeddings server over a real model, with a fault plan."""
+
+    def __init__(self, model: SentenceTransformer) -> None:
+        self.model = model
+        self.plan: list[str] = []  # faults for the next requests, then "ok"
+        self.inputs: list[list[str]] = []
+        self.requests = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.lock:
+                    server.requests += 1
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                    fault = server.plan.pop(0) if server.plan else "ok"
+                try:
+                    self.answer(body, fault)
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+
+            def send(self, status: int, payload: bytes, headers: dict | None = None) -> None:
+                self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def answer(self, body: dict, fault: str) -> None:
+                if self.headers.get("Authorization") != f"Bearer {KEY}" or fault == "401":
+                    return self.send(401, json.dumps({"error": {"message": "bad key"}}).encode())
+                if fault == "429":
+                    return self.send(429, b"{}", {"Retry-After": "0"})
+                if fault == "500":
+                    return self.send(500, b"{}")
+                if fault == "slow":
+                    time.sleep(1.5)
+                if fault == "malformed":
+                    return self.send(200, b"{not json")
+                texts = body["input"]
+                with server.lock:
+                    server.inputs.append(list(texts))
+                vectors = server.model.encode(texts, convert_to_numpy=True)
+                if fault == "wrong_count":
+                    vectors = vectors[:-1]
+                data = [
+                    {"object": "embedding", "index": i, "embedding": v.tolist()}
+                    for i, v in enumerate(vectors)
+                ]
+                time.sleep(0.02)  # overlap concurrent requests a little
+                self.send(
+                    200,
+                    json.dumps({"object": "list", "data": data, "model": body["model"]}).encode(),
+                )
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.http.server_address[1]}/v1"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+@pytest.fixture(scope="module")
+def st_model(tiny_model_path: Path) -> SentenceTransformer:
+    return SentenceTransformer(str(tiny_model_path), device="cpu")
+
+
+@pytest.fixture
+def server(st_model) -> Iterator[FakeEmbeddingServer]:
+    srv = FakeEmbeddingServer(st_model)
+    yield srv
+    srv.close()
+
+
+def encoder(server: FakeEmbeddingServer, **kwargs: object) -> OpenAICompatibleEncoder:
+    kwargs = {"api_key": KEY, "timeout": 1.0, "max_retries": 3, "backoff": 0.01, **kwargs}
+    return OpenAICompatibleEncoder("tiny-mrl", base_url=server.base_url, **kwargs)
+
+
+def test_remote_embedder_matches_the_local_model(server, st_model) -> None:
+    remote = MatryoshkaEmbedder(encoder(server), profile=tiny_profile())
+    local = MatryoshkaEmbedder(st_model, profile=tiny_profile())
+    texts = ["the cat and the dog", "paris is a city", "coffee or tea"]
+    np.testing.assert_allclose(
+        remote.embed_documents(texts), local.embed_documents(texts), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        remote.embed_query("cat", dim=16), local.embed_query("cat", dim=16), atol=1e-5
+    )
+    # Prefixes were applied by the client, and the full vector was asked for once per text.
+    assert server.inputs[0] == [f"passage: {t}" for t in texts]
+    assert server.inputs[1] == ["query: cat"]
+    assert "remote=" in repr(remote)
+
+
+def test_batches_run_concurrently_within_the_bound(server) -> None:
+    texts = [f"cat {i}" for i in range(40)]
+    vectors = encoder(server, batch_size=4, max_concurrency=3).encode(texts)
+    assert vectors.shape == (40, 64)
+    assert server.requests == 10 and 1 < server.max_in_flight <= 3
+    assert [
+        t for batch in sorted(server.inputs, key=lambda b: int(b[0].split()[1])) for t in batch
+    ] == texts
+
+
+async def test_async_encode(server, st_model) -> None:
+    texts = [f"dog {i}" for i in range(12)]
+    vectors = await encoder(server, batch_size=5, max_concurrency=2).aencode(texts)
+    np.testing.assert_allclose(vectors, st_model.encode(texts), atol=1e-5)
+    assert server.max_in_flight <= 2
+
+
+def test_429_then_success_honours_retry_after(server) -> None:
+    server.plan = ["429", "429"]
+    assert encoder(server).encode(["cat"]).shape == (1, 64)
+    assert server.requests == 3
+
+
+def test_repeated_500s_give_up_with_a_clear_error(server) -> None:
+    server.plan = ["500"] * 10
+    with pytest.raises(RemoteEmbeddingError, match=r"failed 4 times \(HTTP 500\); giving up"):
+        encoder(server).encode(["cat"])
+    assert server.requests == 4
+
+
+def test_slow_answers_time_out_and_are_retried(server) -> None:
+    server.plan = ["slow"]
+    start = time.perf_counter()
+    assert encoder(server, timeout=0.5).encode(["cat"]).shape == (1, 64)
+    assert time.perf_counter() - start < 5
+    server.plan = ["slow"] * 4
+    with pytest.raises(RemoteEmbeddingError, match=r"no answer within 0.5 s"):
+        encoder(server, timeout=0.5, max_retries=1).encode(["cat"])
+
+
+def test_connection_refused() -> None:
+    closed = OpenAICompatibleEncoder(
+        "m", base_url="http://127.0.0.1:9/v1", max_retries=1, backoff=0.01
+    )
+    with pytest.raises(
+        RemoteEmbeddingError, match=r"connection failed: ConnectError.*Is the server running"
+    ):
+        closed.encode(["cat"])
+
+
+def test_malformed_json_and_wrong_counts_are_errors(server) -> None:
+    server.plan = ["malformed"]
+    with pytest.raises(RemoteEmbeddingError, match="malformed JSON"):
+        encoder(server).encode(["cat"])
+    server.plan = ["wrong_count"]
+    with pytest.raises(RemoteEmbeddingError, match="returned 1 vectors for 2 texts"):
+        encoder(server).encode(["cat", "dog"])
+
+
+def test_4xx_errors_never_show_the_key(server) -> None:
+    with pytest.raises(RemoteEmbeddingError) as caught:
+        OpenAICompatibleEncoder("m", base_url=server.base_url, api_key="sk-wrong-key").encode(
+            ["cat"]
+        )
+    assert "HTTP 401: bad key. Check the API key." in str(caught.value)
+    assert "sk-wrong-key" not in str(caught.value) and "sk-wrong" not in repr(caught.value)
+    assert KEY not in repr(encoder(server))
+
+
+def test_key_is_read_from_the_environment(server, monkeypatch) -> None:
+    monkeypatch.setenv("MY_EMBEDDINGS_KEY", KEY)
+    remote = OpenAICompatibleEncoder("m", base_url=server.base_url, api_key_env="MY_EMBEDDINGS_KEY")
+    assert remote.encode(["cat"]).shape == (1, 64)
+
+
+def test_failed_add_leaves_the_store_as_it_was(server, tmp_path: Path) -> None:
+    embedder = MatryoshkaEmbedder(encoder(server, max_retries=1), profile=tiny_profile())
+    for client in (
+        chromadb.PersistentClient(path=str(tmp_path / "db")),
+        chromadb.EphemeralClient(),
+    ):
+        store = MatryoshkaStore(
+            embedder, client=client, collection=f"remote-{id(client)}", search_dim=8
+        )
+        store.add(["cat and dog", "tea in tokyo"], ids=["a", "b"])
+        before = [(h.id, h.score) for h in store.search("cat", k=2)]
+        server.plan = ["500"] * 2
+        with pytest.raises(RemoteEmbeddingError):
+            store.add(["paris", "london", "berlin"], ids=["c", "d", "e"], batch_size=3)
+        assert store.count() == 2
+        assert [(h.id, h.score) for h in store.search("cat", k=2)] == before
+        store.add(["paris", "london", "berlin"], ids=["c", "d", "e"])  # the rerun completes it
+        assert store.count() == 5
+
+
+def test_unknown_remote_model_gets_a_probed_profile(server) -> None:
+    remote = MatryoshkaEmbedder(encoder(server))
+    assert (remote.full_dim, remote.profile.matryoshka, remote.profile.name) == (
+        64,
+        False,
+        "tiny-mrl",
+    )
