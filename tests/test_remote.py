@@ -10,11 +10,8 @@ tiny model, with faults injected on request.
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import chromadb
@@ -28,85 +25,11 @@ from mrl_rag import (
     OpenAICompatibleEncoder,
     RemoteEmbeddingError,
 )
+from mrl_rag.testing import EmbeddingTestServer
 
 from .conftest import tiny_profile
 
 KEY = "sk-test-secret-key-123"
-
-
-class FakeEmbeddingServer:
-    """An OpenAI-compatible embeddings server over a real model, with a fault plan."""
-
-    def __init__(self, model: SentenceTransformer) -> None:
-        self.model = model
-        self.plan: list[str] = []  # faults for the next requests, then "ok"
-        self.inputs: list[list[str]] = []
-        self.requests = 0
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with server.lock:
-                    server.requests += 1
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                    fault = server.plan.pop(0) if server.plan else "ok"
-                try:
-                    self.answer(body, fault)
-                finally:
-                    with server.lock:
-                        server.in_flight -= 1
-
-            def send(self, status: int, payload: bytes, headers: dict | None = None) -> None:
-                self.send_response(status)
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def answer(self, body: dict, fault: str) -> None:
-                if self.headers.get("Authorization") != f"Bearer {KEY}" or fault == "401":
-                    return self.send(401, json.dumps({"error": {"message": "bad key"}}).encode())
-                if fault == "429":
-                    return self.send(429, b"{}", {"Retry-After": "0"})
-                if fault == "500":
-                    return self.send(500, b"{}")
-                if fault == "slow":
-                    time.sleep(1.5)
-                if fault == "malformed":
-                    return self.send(200, b"{not json")
-                texts = body["input"]
-                with server.lock:
-                    server.inputs.append(list(texts))
-                vectors = server.model.encode(texts, convert_to_numpy=True)
-                if fault == "wrong_count":
-                    vectors = vectors[:-1]
-                data = [
-                    {"object": "embedding", "index": i, "embedding": v.tolist()}
-                    for i, v in enumerate(vectors)
-                ]
-                time.sleep(0.02)  # overlap concurrent requests a little
-                self.send(
-                    200,
-                    json.dumps({"object": "list", "data": data, "model": body["model"]}).encode(),
-                )
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.http.server_address[1]}/v1"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -115,13 +38,13 @@ def st_model(tiny_model_path: Path) -> SentenceTransformer:
 
 
 @pytest.fixture
-def server(st_model) -> Iterator[FakeEmbeddingServer]:
-    srv = FakeEmbeddingServer(st_model)
+def server(st_model) -> Iterator[EmbeddingTestServer]:
+    srv = EmbeddingTestServer(st_model, api_key=KEY)
     yield srv
     srv.close()
 
 
-def encoder(server: FakeEmbeddingServer, **kwargs: object) -> OpenAICompatibleEncoder:
+def encoder(server: EmbeddingTestServer, **kwargs: object) -> OpenAICompatibleEncoder:
     kwargs = {"api_key": KEY, "timeout": 1.0, "max_retries": 3, "backoff": 0.01, **kwargs}
     return OpenAICompatibleEncoder("tiny-mrl", base_url=server.base_url, **kwargs)
 
@@ -243,4 +166,42 @@ def test_unknown_remote_model_gets_a_probed_profile(server) -> None:
         64,
         False,
         "tiny-mrl",
+    )
+
+
+def test_adapters_run_end_to_end_on_the_remote_backend(server, st_model) -> None:
+    import uuid
+
+    from langchain_mrl_rag import MatryoshkaEmbeddings, MatryoshkaRetriever, MatryoshkaVectorStore
+    from llama_index.core import Document, StorageContext, VectorStoreIndex
+    from llama_index.embeddings.mrl_rag import MatryoshkaEmbedding
+    from llama_index.vector_stores.mrl_rag import MatryoshkaVectorStore as LlamaVectorStore
+
+    remote = MatryoshkaEmbedder(encoder(server), profile=tiny_profile())
+    local = MatryoshkaEmbedder(st_model, profile=tiny_profile())
+    texts = ["the cat and the dog", "paris is a city", "coffee or tea"]
+
+    lc = MatryoshkaEmbeddings.from_embedder(remote)
+    np.testing.assert_allclose(lc.embed_documents(texts), local.embed_documents(texts), atol=1e-5)
+    lc_store = MatryoshkaVectorStore(
+        lc, client=chromadb.EphemeralClient(), collection_name=f"lc-{uuid.uuid4().hex[:8]}"
+    )
+    lc_store.add_texts(texts, ids=["a", "b", "c"])
+    hits = MatryoshkaRetriever(store=lc_store.store, k=3).invoke("coffee or tea")
+    assert {d.id for d in hits} == {"a", "b", "c"} and hits[0].metadata["mrl_score"] <= 1.0
+
+    li = MatryoshkaEmbedding(embedder=remote)
+    li_store = LlamaVectorStore.from_embedding(
+        li, client=chromadb.EphemeralClient(), collection_name=f"li-{uuid.uuid4().hex[:8]}"
+    )
+    index = VectorStoreIndex.from_documents(
+        [Document(text=t, doc_id=f"d{i}") for i, t in enumerate(texts)],
+        storage_context=StorageContext.from_defaults(vector_store=li_store),
+        embed_model=li,
+    )
+    nodes = index.as_retriever(similarity_top_k=3).retrieve("coffee or tea")
+    assert {n.node.ref_doc_id for n in nodes} == {"d0", "d1", "d2"}
+    assert all(
+        any(t.startswith("passage: ") for t in batch) or any(t.startswith("query: ") for t in batch)
+        for batch in server.inputs
     )
