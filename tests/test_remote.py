@@ -205,3 +205,15 @@ def test_adapters_run_end_to_end_on_the_remote_backend(server, st_model) -> None
         any(t.startswith("passage: ") for t in batch) or any(t.startswith("query: ") for t in batch)
         for batch in server.inputs
     )
+
+
+@pytest.mark.integration
+def test_the_offline_model_served_over_http(minilm_path) -> None:
+    """The real all-MiniLM-L6-v2 behind the server gives the same vectors as in-process."""
+    local = MatryoshkaEmbedder(minilm_path, profile="sentence-transformers/all-MiniLM-L6-v2")
+    with EmbeddingTestServer(local.model, api_key=KEY) as srv:
+        remote = MatryoshkaEmbedder(encoder(srv), profile="sentence-transformers/all-MiniLM-L6-v2")
+        texts = ["Mitochondria produce ATP.", "The Eiffel Tower is in Paris."]
+        np.testing.assert_allclose(
+            remote.embed_documents(texts), local.embed_documents(texts), atol=1e-5
+        )
