@@ -15,6 +15,7 @@ execute code.
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ class OrthogonalAdaptor:
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
             raise ValueError(f"rotation must be a square matrix, got shape {matrix.shape}.")
         error = np.abs(matrix.T.astype(np.float64) @ matrix - np.eye(len(matrix))).max()
-        if error > 1e-3:
+        if not np.isfinite(error) or error > 1e-3:
             raise ValueError(
                 f"rotation must be orthogonal (R^T R = I); it is off by {error:.2g}. An "
                 "orthogonal rotation is what keeps full-dimension cosines unchanged."
@@ -128,5 +129,5 @@ class OrthogonalAdaptor:
                         f"{str(archive['format'])!r}, expected {_FORMAT!r})."
                     )
                 return cls(archive["rotation"], model=str(archive["model"]))
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, TypeError, OSError, zipfile.BadZipFile) as exc:
             raise MRLRagError(f"{path} is not a valid mrl-rag adaptor file: {exc}") from None

@@ -119,7 +119,17 @@ def load_store(
 
     Nothing is re-embedded: the store's own full vectors are read.
     """
-    store = MatryoshkaStore(embedder, path=path, collection=collection)
+    import chromadb
+
+    if not (Path(path) / "chroma.sqlite3").is_file():
+        raise FileNotFoundError(f"No Chroma store at {path} (no chroma.sqlite3 there).")
+    client = chromadb.PersistentClient(path=str(path))
+    names = {c if isinstance(c, str) else c.name for c in client.list_collections()}
+    if collection not in names:
+        raise ValueError(
+            f"No collection {collection!r} at {path}; collections there: {sorted(names)}."
+        )
+    store = MatryoshkaStore(embedder, client=client, collection=collection)
     ids: list[str] = []
     chunks = []
     local = store._vectors.keeps_records
@@ -351,8 +361,9 @@ def _measure(
         start = time.perf_counter()
         if mode == "truncated":  # the first stage alone: ranked by the truncated vectors
             hits = store.search_by_vector(query, k=100, shortlist=100, rerank_dim=dim)
-        else:
-            hits = store.search_by_vector(query, k=100, shortlist=max(100, shortlist or 0))
+        else:  # exactly the shortlist asked for; recall@100 counts what it returns
+            size = shortlist or 100
+            hits = store.search_by_vector(query, k=min(100, size), shortlist=size)
         times.append(time.perf_counter() - start)
         scores.append(_metrics([h.id for h in hits], relevant))
     ndcg, r10, r100, mrr = (float(np.mean(col)) for col in zip(*scores, strict=True))

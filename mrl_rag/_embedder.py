@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -13,13 +13,13 @@ import numpy as np
 import numpy.typing as npt
 
 from mrl_rag._errors import (
-    InvalidTextError,
     ProfileError,
     TruncationQualityWarning,
     TrustRemoteCodeError,
 )
 from mrl_rag._profiles import ModelProfile, find_profile, get_profile, profile_from_prompts
 from mrl_rag._remote import OpenAICompatibleEncoder
+from mrl_rag._texts import check_text, check_texts
 from mrl_rag._truncate import check_dim_type, truncate
 
 if TYPE_CHECKING:
@@ -33,53 +33,6 @@ InputType = Literal["query", "document"]
 
 #: With ``show_progress_bar=None`` a bar is shown from this many texts on.
 PROGRESS_BAR_MIN_TEXTS = 512
-
-
-def check_texts(texts: Any, *, name: str = "texts") -> list[str]:
-    """Check a batch of texts and return it as a list.
-
-    Args:
-        texts: A list, tuple or other iterable of strings (not a single string).
-        name: The parameter name to use in error messages.
-
-    Returns:
-        The texts as a new list (an empty list stays empty).
-
-    Raises:
-        InvalidTextError: If ``texts`` is a single string or not iterable, or if
-            an element is ``None``, not a string, or empty (or only whitespace).
-            The message names the element's index.
-    """
-    if isinstance(texts, (str, bytes)):
-        raise InvalidTextError(
-            f"{name} must be a list of strings, got a single {type(texts).__name__}; "
-            "wrap it in a list, or use embed_query() for one query."
-        )
-    if isinstance(texts, dict) or not isinstance(texts, Iterable):
-        raise InvalidTextError(f"{name} must be a list of strings, got {type(texts).__name__}.")
-    checked = list(texts)
-    for index, text in enumerate(checked):
-        if not isinstance(text, str):
-            what = "None" if text is None else f"a {type(text).__name__} ({text!r:.40})"
-            raise InvalidTextError(
-                f"{name}[{index}] is {what}; every text must be a non-empty string."
-            )
-        if not text.strip():
-            raise InvalidTextError(
-                f"{name}[{index}] is empty or only whitespace ({text!r:.20}); "
-                "every text must be a non-empty string."
-            )
-    return checked
-
-
-def check_text(text: Any, *, name: str = "text") -> str:
-    """Check one text: a non-empty string, or :class:`InvalidTextError` naming ``name``."""
-    if not isinstance(text, str):
-        what = "None" if text is None else f"a {type(text).__name__}"
-        raise InvalidTextError(f"{name} must be a non-empty string, got {what}.")
-    if not text.strip():
-        raise InvalidTextError(f"{name} must be a non-empty string, got {text!r:.20}.")
-    return text
 
 
 def _layer_norm_direction(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -179,7 +132,13 @@ class MatryoshkaEmbedder:
             resolved = self._resolve_profile(profile, model.model)
             if resolved is None:
                 probe = model.encode(["dimension probe"])
-                resolved = profile_from_prompts(model.model, probe.shape[1], {})
+                resolved = profile_from_prompts(
+                    model.model,
+                    probe.shape[1],
+                    {},
+                    source=f"dimension probed from {model.base_url}; no prefixes known",
+                    backend="openai",
+                )
             self._finish(resolved, query_prefix, document_prefix, dim)
             return
 

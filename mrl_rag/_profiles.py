@@ -396,7 +396,14 @@ _QUERY_PROMPT_KEYS = ("query", "search_query", "queries")
 _DOCUMENT_PROMPT_KEYS = ("document", "passage", "search_document", "corpus", "documents")
 
 
-def profile_from_prompts(name: str, full_dim: int, prompts: dict[str, str]) -> ModelProfile:
+def profile_from_prompts(
+    name: str,
+    full_dim: int,
+    prompts: dict[str, str],
+    *,
+    source: str = "inferred from the model's sentence-transformers configuration",
+    backend: Backend = "sentence-transformers",
+) -> ModelProfile:
     """Build a profile for an unknown model from its configured prompts.
 
     The model is treated as not Matryoshka-trained (nothing says it is), so
@@ -408,6 +415,8 @@ def profile_from_prompts(name: str, full_dim: int, prompts: dict[str, str]) -> M
         name: The model's name or path.
         full_dim: Its output dimension.
         prompts: Its ``prompts`` mapping (may be empty).
+        source: Where the facts come from, kept in the profile.
+        backend: ``"sentence-transformers"`` or ``"openai"`` (a remote API).
 
     Returns:
         A new, unregistered profile.
@@ -426,7 +435,8 @@ def profile_from_prompts(name: str, full_dim: int, prompts: dict[str, str]) -> M
         matryoshka=False,
         query_prefix=first(_QUERY_PROMPT_KEYS),
         document_prefix=first(_DOCUMENT_PROMPT_KEYS),
-        source="inferred from the model's sentence-transformers configuration",
+        source=source,
+        backend=backend,
     )
 
 

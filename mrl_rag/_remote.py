@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mrl_rag._errors import RemoteEmbeddingError
+from mrl_rag._texts import check_texts
 from mrl_rag._truncate import check_dim_type
 
 __all__ = ["OpenAICompatibleEncoder"]
@@ -76,6 +77,8 @@ class OpenAICompatibleEncoder:
             raise ValueError(f"model must be a non-empty string, got {model!r}.")
         if timeout <= 0:
             raise ValueError(f"timeout must be positive (seconds), got {timeout}.")
+        if backoff < 0 or max_backoff < 0:
+            raise ValueError(f"backoff and max_backoff must be >= 0, got {backoff}, {max_backoff}.")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}.")
         self.model = model
@@ -108,27 +111,49 @@ class OpenAICompatibleEncoder:
         status = response.status_code
         if status == 429 or status >= 500:
             raise _RetryableError(f"HTTP {status}", _retry_after(response))
-        if status >= 400:
-            detail = response.text[:300]
-            with contextlib.suppress(Exception):  # keep the raw text as the detail
-                detail = response.json()["error"]["message"]
-            hint = " Check the API key." if status in (401, 403) else ""
+        if 300 <= status < 400:
             raise RemoteEmbeddingError(
-                self._redact(f"{self.url} answered HTTP {status}: {detail}.{hint}")
+                f"{self.url} answered HTTP {status}, a redirect to "
+                f"{response.headers.get('Location', '?')!r}; use that address as base_url."
+            )
+        if status >= 400:
+            detail = response.text
+            with contextlib.suppress(Exception):  # keep the raw text as the detail
+                detail = str(response.json()["error"]["message"])
+            hint = " Check the API key." if status in (401, 403) else ""
+            # Redact before cutting, so no part of the key survives the cut.
+            raise RemoteEmbeddingError(
+                f"{self.url} answered HTTP {status}: {self._redact(detail)[:300]}.{hint}"
             )
         try:
             items = response.json()["data"]
             items = sorted(items, key=lambda item: item["index"])
+            indices = [item["index"] for item in items]
             vectors = [item["embedding"] for item in items]
         except Exception as exc:
             raise RemoteEmbeddingError(
                 f"{self.url} answered with malformed JSON (expected {{'data': [{{'index', "
-                f"'embedding'}}]}}): {self._redact(response.text[:200])!r}"
+                f"'embedding'}}]}}): {self._redact(response.text)[:200]!r}"
             ) from exc
         if len(vectors) != len(batch):
             raise RemoteEmbeddingError(
                 f"{self.url} returned {len(vectors)} vectors for {len(batch)} texts; the "
                 "server dropped or added inputs (is its batch limit below batch_size?)."
+            )
+        if indices != list(range(len(batch))):
+            raise RemoteEmbeddingError(
+                f"{self.url} returned indices {indices[:10]}..., not 0..{len(batch) - 1}."
+            )
+        try:
+            array = np.asarray(vectors, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise RemoteEmbeddingError(
+                f"{self.url} returned embeddings that are not lists of floats (base64? set "
+                "encoding_format='float' on the server): {exc}"
+            ) from None
+        if array.ndim != 2 or not np.isfinite(array).all():
+            raise RemoteEmbeddingError(
+                f"{self.url} returned embeddings of uneven length or with null/NaN values."
             )
         return vectors
 
@@ -155,6 +180,11 @@ class OpenAICompatibleEncoder:
                     )
                 except httpx.TimeoutException:
                     raise _RetryableError(f"no answer within {self.timeout:g} s") from None
+                except (httpx.UnsupportedProtocol, httpx.ProxyError) as exc:
+                    raise RemoteEmbeddingError(
+                        f"Cannot reach {self.url}: {exc}. Is base_url a full URL such as "
+                        "'http://localhost:8080/v1'?"
+                    ) from None
                 except httpx.TransportError as exc:
                     raise _RetryableError(f"connection failed: {type(exc).__name__}") from None
                 return self._parse(response, batch)
@@ -173,6 +203,11 @@ class OpenAICompatibleEncoder:
                     )
                 except httpx.TimeoutException:
                     raise _RetryableError(f"no answer within {self.timeout:g} s") from None
+                except (httpx.UnsupportedProtocol, httpx.ProxyError) as exc:
+                    raise RemoteEmbeddingError(
+                        f"Cannot reach {self.url}: {exc}. Is base_url a full URL such as "
+                        "'http://localhost:8080/v1'?"
+                    ) from None
                 except httpx.TransportError as exc:
                     raise _RetryableError(f"connection failed: {type(exc).__name__}") from None
                 return self._parse(response, batch)
@@ -185,6 +220,7 @@ class OpenAICompatibleEncoder:
     # -- many texts -------------------------------------------------------------
 
     def _batches(self, texts: Sequence[str]) -> list[Sequence[str]]:
+        texts = check_texts(texts)
         return [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
 
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
@@ -234,5 +270,9 @@ def _retry_after(response: httpx.Response) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # unreadable: fall back to exponential backoff
+    return max(0.0, parsed.timestamp() - time.time())

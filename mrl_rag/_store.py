@@ -216,11 +216,11 @@ class MatryoshkaStore:
             meta = self._profile_metadata(full_vectors, full_dtype)
             meta[_META + "search_dim"] = dim
             meta[_META + "store_id"] = uuid.uuid4().hex
-            meta[_META + "adaptor"] = ""
-            if adaptor is not None:
-                self._store_id = meta[_META + "store_id"]
-                meta[_META + "adaptor"] = self._save_adaptor(adaptor)
+            meta[_META + "adaptor"] = adaptor.fingerprint if adaptor is not None else ""
             self._collection = self._create_collection(collection, meta, dict(hnsw or {}))
+            if adaptor is not None:  # after the collection: a failed create leaves nothing
+                self._store_id = meta[_META + "store_id"]
+                self._save_adaptor(adaptor)
         else:
             self._collection = existing
             self._check_compatible(existing, full_vectors, full_dtype, search_dim)
@@ -940,31 +940,19 @@ class MatryoshkaStore:
             self._save_adaptor(new_adaptor) if new_adaptor is not None else ""  # type: ignore[arg-type]
         )
         hnsw = _hnsw_settings(old)
-        new = self._create_collection(building, meta, hnsw)
-        total = old.count()
-        from tqdm.auto import tqdm
-
-        with tqdm(total=total, desc=f"Reindexing at {new_dim} dims", disable=total < 10_000) as bar:
-            for offset in range(0, total, batch_size):
-                page = old.get(include=["metadatas", "documents"], limit=batch_size, offset=offset)
-                if not page["ids"]:
-                    break
-                full = self._vectors.read(page["ids"], page["metadatas"])
-                if new_adaptor is not None:
-                    full = new_adaptor.transform(full)  # type: ignore[union-attr]
-                new.add(
-                    ids=page["ids"],
-                    embeddings=truncate(full, new_dim),
-                    metadatas=page["metadatas"],
-                    documents=page["documents"],
-                )
-                bar.update(len(page["ids"]))
-        if new.count() != total:
-            self._client.delete_collection(building)
-            raise MRLRagError(
-                f"Reindex copied {new.count()} of {total} records (was the store written to "
-                "meanwhile?); the old index is unchanged."
-            )
+        try:
+            new = self._create_collection(building, meta, hnsw)
+            self._copy_into(old, new, new_dim, new_adaptor, batch_size)  # type: ignore[arg-type]
+        except BaseException:
+            # Leave nothing behind but the old index, which is unchanged.
+            if self._find_collection(building) is not None:
+                self._client.delete_collection(building)
+            keep = old_adaptor.fingerprint if old_adaptor is not None else None
+            if new_adaptor is not None and new_adaptor.fingerprint != keep:  # type: ignore[union-attr]
+                name = self._adaptor_collection(new_adaptor.fingerprint)  # type: ignore[union-attr]
+                if self._find_collection(name) is not None:
+                    self._client.delete_collection(name)
+            raise
         retired = self._name + _RETIRED_SUFFIX
         if self._find_collection(retired) is not None:
             self._client.delete_collection(retired)
@@ -978,6 +966,39 @@ class MatryoshkaStore:
             new_adaptor is None or new_adaptor.fingerprint != old_adaptor.fingerprint  # type: ignore[union-attr]
         ):
             self._client.delete_collection(self._adaptor_collection(old_adaptor.fingerprint))
+
+    def _copy_into(
+        self,
+        old: Collection,
+        new: Collection,
+        new_dim: int,
+        adaptor: OrthogonalAdaptor | None,
+        batch_size: int,
+    ) -> None:
+        """Fill ``new`` from ``old``'s records and the stored full vectors (no model)."""
+        from tqdm.auto import tqdm
+
+        total = old.count()
+        with tqdm(total=total, desc=f"Reindexing at {new_dim} dims", disable=total < 10_000) as bar:
+            for offset in range(0, total, batch_size):
+                page = old.get(include=["metadatas", "documents"], limit=batch_size, offset=offset)
+                if not page["ids"]:
+                    break
+                full = self._vectors.read(page["ids"], page["metadatas"])
+                if adaptor is not None:
+                    full = adaptor.transform(full)
+                new.add(
+                    ids=page["ids"],
+                    embeddings=truncate(full, new_dim),
+                    metadatas=page["metadatas"],
+                    documents=page["documents"],
+                )
+                bar.update(len(page["ids"]))
+        if new.count() != total:
+            raise MRLRagError(
+                f"Reindex copied {new.count()} of {total} records (was the store written to "
+                "meanwhile?); the old index is unchanged."
+            )
 
 
 def _hnsw_settings(collection: Collection) -> dict[str, Any]:

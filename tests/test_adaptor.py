@@ -117,3 +117,27 @@ def test_store_reindex_with_a_fitted_adaptor(client) -> None:
     assert store.adaptor is None and recall(store, 10) == pytest.approx(before, abs=0.05)
     names = {c if isinstance(c, str) else c.name for c in client.list_collections()}
     assert not any(n.startswith("mrl-adaptor-") and store._store_id in n for n in names)
+
+
+def test_broken_rotations_and_files_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="must be orthogonal"):
+        OrthogonalAdaptor(np.full((3, 3), np.nan))
+    np.save(tmp_path / "plain.npy", np.eye(3))
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    for name in ("plain.npy", "broken.npz"):
+        with pytest.raises(MRLRagError, match="not a valid mrl-rag adaptor"):
+            OrthogonalAdaptor.load(tmp_path / name)
+
+
+def test_failed_creation_leaves_no_side_collection(client) -> None:
+    adaptor = OrthogonalAdaptor.fit(make_vectors())
+    with pytest.raises(ValueError, match="Invalid hnsw settings"):
+        MatryoshkaStore(
+            profile=PROFILE,
+            client=client,
+            collection="sidecheck",
+            adaptor=adaptor,
+            hnsw={"bogus": 1},
+        )
+    names = {c if isinstance(c, str) else c.name for c in client.list_collections()}
+    assert not any(n.startswith("mrl-adaptor-") for n in names) and "sidecheck" not in names

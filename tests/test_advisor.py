@@ -209,3 +209,45 @@ def test_label_free_mode_on_an_existing_store(tmp_path, tiny_model_path) -> None
     report = json.loads((out / "report.json").read_text())
     assert report["n_docs"] == 80 and report["full_ndcg10"] == pytest.approx(1.0)
     assert main(["eval", "--model", str(tiny_model_path), "--store", str(tmp_path / "db")]) == 2
+
+
+def test_store_mode_never_creates_a_store(tmp_path, tiny_model_path) -> None:
+    from mrl_rag import MatryoshkaEmbedder
+    from mrl_rag._advisor import load_store
+
+    (tmp_path / "q.txt").write_text("cat\n")
+    embedder = MatryoshkaEmbedder(tiny_model_path)
+    with pytest.raises(FileNotFoundError, match="No Chroma store at"):
+        load_store(tmp_path / "typo", "docs", embedder, tmp_path / "q.txt")
+    assert not (tmp_path / "typo").exists()
+
+
+def test_rows_report_the_shortlist_that_was_measured(beir_dir, tiny_model_path, tmp_path) -> None:
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(tiny_model_path),
+                "--beir",
+                str(beir_dir),
+                "--dims",
+                "8",
+                "--shortlists",
+                "5",
+                "--out",
+                str(out),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
+        == 0
+    )
+    (funnel,) = [
+        r for r in json.loads((out / "report.json").read_text())["rows"] if r["mode"] == "funnel"
+    ]
+    assert funnel["shortlist"] == 5
+    assert (
+        funnel["recall100"] <= 5 / 1
+    )  # at most the 5 candidates it really reranked (1 relevant each)

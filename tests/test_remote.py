@@ -10,6 +10,7 @@ tiny model, with faults injected on request.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from mrl_rag import (
+    InvalidTextError,
     MatryoshkaEmbedder,
     MatryoshkaStore,
     OpenAICompatibleEncoder,
@@ -217,3 +219,64 @@ def test_the_offline_model_served_over_http(minilm_path) -> None:
         np.testing.assert_allclose(
             remote.embed_documents(texts), local.embed_documents(texts), atol=1e-5
         )
+
+
+# -- regressions found in review ------------------------------------------------
+
+
+class _Answer:
+    """A canned HTTP answer for the client's parser."""
+
+    def __init__(self, status: int, body: str, headers: dict | None = None) -> None:
+        import httpx
+
+        self.response = httpx.Response(status, text=body, headers=headers or {})
+
+
+def test_errors_never_show_any_part_of_the_key() -> None:
+    client = OpenAICompatibleEncoder(
+        "m", base_url="http://127.0.0.1:9/v1", api_key="sk-SECRET-1234567"
+    )
+    body = json.dumps({"error": {"message": "x" * 290 + " bad key sk-SECRET-1234567"}})
+    with pytest.raises(RemoteEmbeddingError) as caught:
+        client._parse(_Answer(400, body).response, ["a"])
+    assert "sk-" not in str(caught.value) and "SECRET" not in str(caught.value)
+
+
+def test_bad_answers_are_clear_errors() -> None:
+    client = OpenAICompatibleEncoder("m", base_url="http://127.0.0.1:9/v1")
+
+    def data(*items: dict) -> str:
+        return json.dumps({"data": list(items)})
+
+    cases = [
+        (
+            _Answer(302, "", {"Location": "https://elsewhere/v1/embeddings"}),
+            "a redirect to 'https://elsewhere",
+        ),
+        (_Answer(200, data({"index": 0, "embedding": "AAAA"})), "not lists of floats"),
+        (_Answer(200, data({"index": 0, "embedding": [0.1, None]})), "null/NaN"),
+        (
+            _Answer(200, data({"index": 0, "embedding": [1.0]}, {"index": 0, "embedding": [1.0]})),
+            "returned indices",
+        ),
+    ]
+    for answer, message in cases:
+        texts = ["a", "b"] if "indices" in message else ["a"]
+        with pytest.raises(RemoteEmbeddingError, match=message):
+            client._parse(answer.response, texts)
+    # An unreadable Retry-After falls back to exponential backoff instead of crashing.
+    from mrl_rag._remote import _retry_after
+
+    assert _retry_after(_Answer(429, "", {"Retry-After": "soon"}).response) is None
+
+
+def test_configuration_mistakes_are_not_retried() -> None:
+    start = time.perf_counter()
+    with pytest.raises(RemoteEmbeddingError, match="Is base_url a full URL"):
+        OpenAICompatibleEncoder("m", base_url="localhost:8080/v1", backoff=1.0).encode(["cat"])
+    assert time.perf_counter() - start < 1.0
+    with pytest.raises(InvalidTextError, match="got a single str"):
+        OpenAICompatibleEncoder("m").encode("hello")
+    with pytest.raises(ValueError, match="backoff and max_backoff must be >= 0"):
+        OpenAICompatibleEncoder("m", backoff=-1)
