@@ -18,7 +18,7 @@ import email.utils
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -171,22 +171,28 @@ class OpenAICompatibleEncoder:
     def _body(self, batch: Sequence[str]) -> dict[str, Any]:
         return {"model": self.model, "input": list(batch), "encoding_format": "float"}
 
+    @contextlib.contextmanager
+    def _transport_errors(self) -> Iterator[None]:
+        """Map httpx's errors: retry timeouts and lost connections, not configuration."""
+        try:
+            yield
+        except httpx.TimeoutException:
+            raise _RetryableError(f"no answer within {self.timeout:g} s") from None
+        except (httpx.UnsupportedProtocol, httpx.ProxyError) as exc:
+            raise RemoteEmbeddingError(
+                f"Cannot reach {self.url}: {exc}. Is base_url a full URL such as "
+                "'http://localhost:8080/v1'?"
+            ) from None
+        except httpx.TransportError as exc:
+            raise _RetryableError(f"connection failed: {type(exc).__name__}") from None
+
     def _post(self, client: httpx.Client, batch: Sequence[str]) -> list[list[float]]:
         for attempt in range(self.max_retries + 1):
             try:
-                try:
+                with self._transport_errors():
                     response = client.post(
                         self.url, json=self._body(batch), headers=self._headers()
                     )
-                except httpx.TimeoutException:
-                    raise _RetryableError(f"no answer within {self.timeout:g} s") from None
-                except (httpx.UnsupportedProtocol, httpx.ProxyError) as exc:
-                    raise RemoteEmbeddingError(
-                        f"Cannot reach {self.url}: {exc}. Is base_url a full URL such as "
-                        "'http://localhost:8080/v1'?"
-                    ) from None
-                except httpx.TransportError as exc:
-                    raise _RetryableError(f"connection failed: {type(exc).__name__}") from None
                 return self._parse(response, batch)
             except _RetryableError as retry:
                 if attempt == self.max_retries:
@@ -197,19 +203,10 @@ class OpenAICompatibleEncoder:
     async def _apost(self, client: httpx.AsyncClient, batch: Sequence[str]) -> list[list[float]]:
         for attempt in range(self.max_retries + 1):
             try:
-                try:
+                with self._transport_errors():
                     response = await client.post(
                         self.url, json=self._body(batch), headers=self._headers()
                     )
-                except httpx.TimeoutException:
-                    raise _RetryableError(f"no answer within {self.timeout:g} s") from None
-                except (httpx.UnsupportedProtocol, httpx.ProxyError) as exc:
-                    raise RemoteEmbeddingError(
-                        f"Cannot reach {self.url}: {exc}. Is base_url a full URL such as "
-                        "'http://localhost:8080/v1'?"
-                    ) from None
-                except httpx.TransportError as exc:
-                    raise _RetryableError(f"connection failed: {type(exc).__name__}") from None
                 return self._parse(response, batch)
             except _RetryableError as retry:
                 if attempt == self.max_retries:
