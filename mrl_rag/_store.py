@@ -527,13 +527,7 @@ class MatryoshkaStore:
         ids = self._check_ids(ids, len(texts), default=texts)
         metas = self._check_metadatas(metadatas, len(texts))
         batch_size = check_dim_type(batch_size, name="batch_size")
-        # Into an empty store nothing can already exist (ids are unique within a call).
-        check = not upsert and self.count() > 0
-        for part in _batches(len(texts), batch_size):
-            todo = self._new_positions(ids[part]) if check else list(range(len(ids[part])))
-            if not todo:
-                continue
-            chosen = [part.start + i for i in todo]
+        for chosen in self._pending(ids, batch_size, upsert=upsert):
             full = embedder.encode([texts[i] for i in chosen], input_type="document")
             self._write(
                 [ids[i] for i in chosen],
@@ -590,12 +584,7 @@ class MatryoshkaStore:
         metas = self._check_metadatas(metadatas, len(ids))
         batch_size = check_dim_type(batch_size, name="batch_size")
         full = truncate(full, self._profile.full_dim)
-        check = not upsert and self.count() > 0
-        for part in _batches(len(ids), batch_size):
-            todo = self._new_positions(ids[part]) if check else list(range(len(ids[part])))
-            if not todo:
-                continue
-            chosen = [part.start + i for i in todo]
+        for chosen in self._pending(ids, batch_size, upsert=upsert):
             self._write(
                 [ids[i] for i in chosen],
                 full[chosen],
@@ -604,6 +593,15 @@ class MatryoshkaStore:
                 replacing=upsert,
             )
         return ids
+
+    def _pending(self, ids: list[str], batch_size: int, *, upsert: bool) -> Iterator[list[int]]:
+        """Positions to write, batch by batch: all of them, or (add) those not stored yet."""
+        # Into an empty store nothing can already exist (ids are unique within a call).
+        check = not upsert and self.count() > 0
+        for part in _batches(len(ids), batch_size):
+            todo = self._new_positions(ids[part]) if check else range(len(ids[part]))
+            if todo:
+                yield [part.start + i for i in todo]
 
     def _new_positions(self, ids: Sequence[str]) -> list[int]:
         present = set(self._collection.get(ids=list(ids), include=[])["ids"])
