@@ -12,6 +12,8 @@ from mrl_rag._errors import (
     MRLRagError,
     ProfileError,
     RemoteEmbeddingError,
+    StoreDamagedError,
+    StoreLockedError,
     StoreMismatchError,
     TruncationQualityWarning,
     TrustRemoteCodeError,
@@ -27,8 +29,8 @@ from mrl_rag._profiles import (
 )
 from mrl_rag._remote import OpenAICompatibleEncoder
 from mrl_rag._scoring import cosine_scores, top_k
-from mrl_rag._store import DEFAULT_SHORTLIST, MatryoshkaStore, SearchResult
 from mrl_rag._truncate import truncate
+from mrl_rag.store import DEFAULT_SHORTLIST, MatryoshkaStore, SearchResult
 
 __version__ = "0.1.0"
 
@@ -48,6 +50,8 @@ __all__ = [
     "RankAgreement",
     "RemoteEmbeddingError",
     "SearchResult",
+    "StoreDamagedError",
+    "StoreLockedError",
     "StoreMismatchError",
     "TruncationQualityWarning",
     "TrustRemoteCodeError",

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from mrl_rag._embedder import InputType, MatryoshkaEmbedder
 from mrl_rag._scoring import cosine_scores, top_k
-from mrl_rag._store import MatryoshkaStore
+from mrl_rag.store import MatryoshkaStore
 
 __all__ = [
     "EvalReport",
@@ -132,13 +132,9 @@ def load_store(
     store = MatryoshkaStore(embedder, client=client, collection=collection)
     ids: list[str] = []
     chunks = []
-    local = store._vectors.keeps_records
-    for offset in range(0, store.count(), _CHUNK):
-        page = store.collection.get(
-            include=[] if local else ["metadatas"], limit=_CHUNK, offset=offset
-        )
-        ids += page["ids"]
-        chunks.append(store._vectors.read(page["ids"], None if local else page["metadatas"]))
+    for page_ids, vectors in store.iter_full_vectors(_CHUNK):
+        ids += page_ids
+        chunks.append(vectors)
     if not ids:
         raise ValueError(f"Collection {collection!r} at {path} is empty.")
     sample = [q.strip() for q in Path(queries).read_text(encoding="utf-8").splitlines()]

@@ -44,6 +44,18 @@ class StoreMismatchError(MRLRagError, ValueError):
     """An existing store was built with another model or incompatible settings."""
 
 
+class StoreLockedError(MRLRagError, RuntimeError):
+    """An embedded store's folder is already open in another process."""
+
+
+class StoreDamagedError(MRLRagError, RuntimeError):
+    """A store's files are damaged or do not match its Chroma collection.
+
+    The store refuses to open rather than answer from damaged data; the message
+    names the file and how to repair it.
+    """
+
+
 class RemoteEmbeddingError(MRLRagError, RuntimeError):
     """An embeddings server failed, refused the request, or answered something unusable."""
 

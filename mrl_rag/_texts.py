@@ -44,6 +44,7 @@ def check_texts(texts: Any, *, name: str = "texts") -> list[str]:
                 f"{name}[{index}] is empty or only whitespace ({text!r:.20}); "
                 "every text must be a non-empty string."
             )
+        _check_utf8(text, f"{name}[{index}]")
     return checked
 
 
@@ -54,4 +55,15 @@ def check_text(text: Any, *, name: str = "text") -> str:
         raise InvalidTextError(f"{name} must be a non-empty string, got {what}.")
     if not text.strip():
         raise InvalidTextError(f"{name} must be a non-empty string, got {text!r:.20}.")
+    _check_utf8(text, name)
     return text
+
+
+def _check_utf8(text: str, name: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidTextError(
+            f"{name} holds a lone surrogate at position {exc.start} ({text!r:.40}); "
+            "texts must be valid UTF-8."
+        ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import uuid
 from pathlib import Path
@@ -16,6 +17,7 @@ from mrl_rag import (
     InvalidTextError,
     MatryoshkaEmbedder,
     MatryoshkaStore,
+    StoreDamagedError,
     StoreMismatchError,
     truncate,
 )
@@ -150,7 +152,7 @@ def test_reindex_changes_dimension_without_the_model(make_store, embedder) -> No
     hit = reopened.search(QUERIES[0], k=1)[0]
     assert hit.metadata == METAS[IDS.index(hit.id)]
     names = {c if isinstance(c, str) else c.name for c in make_store.client.list_collections()}
-    assert not any("__mrl_" in n for n in names)
+    assert not any(".mrl-" in n for n in names)
 
 
 def test_failed_reindex_leaves_the_old_index_serving(make_store, monkeypatch) -> None:
@@ -158,10 +160,12 @@ def test_failed_reindex_leaves_the_old_index_serving(make_store, monkeypatch) ->
     store.add(TEXTS, ids=IDS)
     before = [h.id for h in store.search(QUERIES[1], k=5)]
     calls = {"n": 0}
-    original = MatryoshkaStore._create_collection
+    from mrl_rag.store import layout
 
-    def failing_create(self, name, metadata, hnsw):
-        collection = original(self, name, metadata, hnsw)
+    original = layout.create_collection
+
+    def failing_create(client, name, metadata, hnsw):
+        collection = original(client, name, metadata, hnsw)
         real_add = collection.add
 
         def add(**kwargs):
@@ -173,7 +177,7 @@ def test_failed_reindex_leaves_the_old_index_serving(make_store, monkeypatch) ->
         monkeypatch.setattr(collection, "add", add)
         return collection
 
-    monkeypatch.setattr(MatryoshkaStore, "_create_collection", failing_create)
+    monkeypatch.setattr(layout, "create_collection", failing_create)
     with pytest.raises(RuntimeError, match="simulated"):
         store.reindex(32, batch_size=20)
     monkeypatch.undo()
@@ -317,35 +321,15 @@ def test_precomputed_vectors(tmp_path: Path, embedder) -> None:
         store.search_by_vector(q[:8])
 
 
-def test_local_files_survive_a_torn_tail(tmp_path: Path, embedder) -> None:
-    from mrl_rag._fullvectors import LocalVectorFile
-
-    full = embedder.encode(TEXTS[:3], input_type="document")
-    files = LocalVectorFile(tmp_path / "f", TINY_DIM)
-    files.prepare(IDS[:3], full, TEXTS[:3], METAS[:3])
-    files.prepare(["doc-0"], full[2:3], ["replaced"], [{"v": 2}])  # the later entry wins
-    files.close()
-    with open(tmp_path / "f" / "vectors.float32", "ab") as fh:  # a write torn by a crash
-        fh.write(b"\x01" * 100)
-    with open(tmp_path / "f" / "records.jsonl", "ab") as fh:
-        fh.write(b'{"t": "half')
-    reopened = LocalVectorFile(tmp_path / "f", TINY_DIM)
-    assert reopened.rows == 4
-    np.testing.assert_array_equal(reopened.read(["doc-1", "doc-0"]), full[[1, 2]])
-    assert reopened.records(["doc-0", "doc-2"]) == [("replaced", {"v": 2}), (TEXTS[2], METAS[2])]
-    reopened.prepare(["doc-9"], full[:1], [None], [{}])  # appends stay aligned after the cut
-    np.testing.assert_array_equal(reopened.read(["doc-9"]), full[:1])
-    with pytest.raises(RuntimeError, match="'nope' has no entry"):
-        reopened.read(["nope"])
-
-
 def test_missing_local_folder_is_reported(tmp_path: Path, embedder) -> None:
     import shutil
 
     store = MatryoshkaStore(embedder, path=tmp_path / "db", collection="col")
     store.add(TEXTS[:3], ids=IDS[:3])
+    del store  # the files are shared by the store objects of a process: close them
+    gc.collect()
     shutil.rmtree(tmp_path / "db" / "mrl_rag")
-    with pytest.raises(StoreMismatchError, match=r"full-vector folder .* is missing"):
+    with pytest.raises(StoreDamagedError, match=r"mrl_rag/[0-9a-f]+ is missing.*mrl-rag repair"):
         MatryoshkaStore(
             embedder, client=chromadb.PersistentClient(path=str(tmp_path / "db")), collection="col"
         )
@@ -370,7 +354,7 @@ def test_rejected_write_changes_nothing(make_store, embedder) -> None:
     store = make_store()
     store.add(["tea tea tea"], ids=["a"], metadatas=[{"k": 1}])
     before = store.search("tea tea tea", k=1)
-    with pytest.raises(ValueError, match=r"metadatas\[0\] is not valid for Chroma"):
+    with pytest.raises(ValueError, match=r"metadatas\[0\]\['k'\] is \[1, 'x'\]; a list value"):
         store.add(["bad write"], ids=["a"], metadatas=[{"k": [1, "x"]}], upsert=True)
     assert store.search("tea tea tea", k=1) == before
     assert store.get(["a"])[0].text == "tea tea tea"
@@ -412,7 +396,7 @@ def test_two_store_objects_on_one_path_share_the_files(tmp_path: Path, embedder)
     got = reopened.get(list("abcdefg"))
     assert [r.text for r in got] == TEXTS[:7]
     np.testing.assert_allclose(
-        reopened._vectors.read(list("abcdefg")),
+        reopened.full_vectors(list("abcdefg")),
         embedder.encode(TEXTS[:7], input_type="document"),
         atol=1e-5,
     )

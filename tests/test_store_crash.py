@@ -75,7 +75,7 @@ def test_sigkill_mid_add_then_rerun(tmp_path: Path, tiny_model_path: Path, fmt: 
     survived = len(got["ids"])
     assert 9 * 40 <= survived < N
     # Every searchable id has its full vector, and it is the right one.
-    full = store._vectors.read(got["ids"], got["metadatas"])
+    full = store.full_vectors(got["ids"])
     expected = embedder.encode(got["documents"], input_type="document")
     np.testing.assert_allclose(full, expected, atol=1e-5)
 
@@ -85,7 +85,7 @@ def test_sigkill_mid_add_then_rerun(tmp_path: Path, tiny_model_path: Path, fmt: 
     final = store.collection.get(include=["metadatas", "documents"])
     assert sorted(final["ids"]) == sorted(ids)
     np.testing.assert_allclose(
-        store._vectors.read(final["ids"], final["metadatas"]),
+        store.full_vectors(final["ids"]),
         embedder.encode(final["documents"], input_type="document"),
         atol=1e-5,
     )

@@ -1,0 +1,477 @@
+"""The ``local`` full-vector format: files beside an embedded Chroma, with a write-ahead log.
+
+Three append-only files in ``<chroma path>/mrl_rag/<store id>/``:
+
+- ``vectors.<dtype>``: fixed-size rows of full vectors;
+- ``records.jsonl``: one JSON line per put (id, text, metadata) or delete (id);
+- ``log.bin``: fixed-size, checksummed entries that say which row and line
+  belong to which id, grouped in transactions.
+
+The write protocol (see docs/funnel.md) makes the files and Chroma agree by
+construction. A transaction appends its rows, lines and entries, then a
+``READY`` entry, and ``fsync``-s them; only then is Chroma written (one call,
+which Chroma applies completely or not at all); then a ``COMMIT`` entry makes
+the transaction visible to searches. What Chroma refuses is cut off again, so
+nothing changes. After a crash, opening the store replays a ``READY``
+transaction that has no ``COMMIT`` (Chroma may or may not have applied it;
+applying it again is harmless), and cuts a transaction that never became
+``READY`` (Chroma was never called for it). Nothing else is ever cut: damage
+inside the committed part is reported, not repaired.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from mrl_rag._errors import StoreDamagedError
+from mrl_rag.store.locks import ProcessLock, ReadWriteLock
+from mrl_rag.store.records import Record, WriteBatch
+
+__all__ = ["FullDType", "LocalFullVectors", "is_refusal"]
+
+FullDType = Literal["float32", "float16"]
+
+PUT, DELETE, READY, COMMIT = 1, 2, 3, 4
+
+# One log entry. For PUT and DELETE: the id's 128-bit digest, the row (PUT) and
+# the records line. For READY and COMMIT: the ends of the vectors (rows) and
+# records (bytes) files once the transaction is complete.
+_ENTRY = np.dtype(
+    [
+        ("hi", "<u8"),
+        ("lo", "<u8"),
+        ("txn", "<u8"),
+        ("row", "<u8"),
+        ("offset", "<u8"),
+        ("length", "<u4"),
+        ("op", "<u4"),
+        ("check", "<u8"),
+    ]
+)
+_K = np.array(
+    [
+        0x9E3779B97F4A7C15,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+        0xD6E8FEB86659FD93,
+        0xFF51AFD7ED558CCD,
+        0xC4CEB9FE1A85EC53,
+        0x94D049BB133111EB,
+        0x2545F4914F6CDD1D,
+    ],
+    dtype=np.uint64,
+)
+_FIELDS = ("hi", "lo", "txn", "row", "offset", "length", "op")
+
+
+def _checksums(entries: npt.NDArray[Any]) -> npt.NDArray[np.uint64]:
+    """A 64-bit checksum of each entry's fields (zero-filled entries never pass)."""
+    x = np.full(len(entries), _K[7], dtype=np.uint64)
+    for k, name in zip(_K, _FIELDS, strict=False):
+        x = (x ^ entries[name].astype(np.uint64)) * k
+        x ^= x >> np.uint64(31)
+    return x
+
+
+def _digests(ids: Sequence[str]) -> npt.NDArray[np.uint64]:
+    """128-bit blake2b digests of ids, shape ``(n, 2)``."""
+    raw = b"".join(hashlib.blake2b(i.encode("utf-8"), digest_size=16).digest() for i in ids)
+    return np.frombuffer(raw, dtype="<u8").reshape(len(ids), 2)
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def _pread_all(fd: int, size: int, offset: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = os.pread(fd, left, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left, offset = left - len(chunk), offset + len(chunk)
+    return b"".join(chunks)
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """Whether Chroma refused a call outright (it then changed nothing)."""
+    from chromadb.errors import InvalidArgumentError
+
+    return isinstance(exc, ValueError | TypeError | InvalidArgumentError)
+
+
+@dataclass(frozen=True)
+class _Ends:
+    """Where the three files end: entries in the log, rows, record bytes."""
+
+    entries: int
+    rows: int
+    records: int
+
+
+class LocalFullVectors:
+    """Full vectors, texts and metadata beside an embedded Chroma, under a write-ahead log.
+
+    Every store object of one process on one folder shares one instance (see
+    :meth:`open`), with one lock for readers and writers; other processes are
+    kept out by :class:`~mrl_rag.store.locks.ProcessLock`.
+
+    Args:
+        directory: The store's folder.
+        dim: The full dimension.
+        dtype: ``"float32"`` (exact) or ``"float16"`` (half the disk).
+        lock: The process lock of the Chroma folder.
+    """
+
+    format = "local"
+    keeps_records = True
+    _open: ClassVar[weakref.WeakValueDictionary[tuple[int, str], LocalFullVectors]] = (
+        weakref.WeakValueDictionary()
+    )
+    _open_lock = threading.Lock()
+
+    def __init__(self, directory: Path, dim: int, dtype: FullDType, lock: ProcessLock) -> None:
+        self.directory = directory
+        self.dim = dim
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = dim * self.dtype.itemsize
+        self.rw = ReadWriteLock()
+        self._writer = threading.RLock()
+        self._process_lock = lock
+        self._fds: dict[str, int] = {}
+        self.vectors_path = directory / f"vectors.{dtype}"
+        self.records_path = directory / "records.jsonl"
+        self.log_path = directory / "log.bin"
+        self._entries = np.zeros(0, dtype=_ENTRY)  # committed PUT and DELETE entries
+        self._view: tuple[npt.NDArray[Any], ...] | None = None
+        self._ends = _Ends(0, 0, 0)
+        self._txn = 0
+        self._pending: tuple[int, _Ends, _Ends] | None = None  # txn, its start, its end
+
+    # -- opening ---------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, directory: Path, dim: int, dtype: FullDType, lock: ProcessLock, *, create: bool
+    ) -> LocalFullVectors:
+        """The process's instance for ``directory``, loaded and checked.
+
+        Args:
+            directory: The store's folder.
+            dim: The full dimension.
+            dtype: The storage dtype.
+            lock: The Chroma folder's process lock (held while the files are open).
+            create: Whether a missing folder may be created (a new or empty store).
+
+        Raises:
+            StoreDamagedError: If the files are missing or damaged.
+        """
+        key = (os.getpid(), str(directory.resolve()))
+        with cls._open_lock:
+            files = cls._open.get(key)
+            if files is None:
+                files = cls(directory, dim, dtype, lock)
+                files._load(create=create)
+                cls._open[key] = files
+            return files
+
+    def _damaged(self, path: Path, problem: str) -> StoreDamagedError:
+        return StoreDamagedError(
+            f"{path} {problem}. The store will not answer from damaged files. Restore the "
+            "folder from a backup, or rebuild its full vectors from the texts kept in "
+            "Chroma with `mrl-rag repair <chroma path> --collection <name> --model <model>` "
+            "(MatryoshkaStore.repair); records without text cannot be rebuilt."
+        )
+
+    def _load(self, *, create: bool) -> None:
+        names = ("log", "vectors", "records")
+        paths = (self.log_path, self.vectors_path, self.records_path)
+        if not self.directory.exists():
+            if not create:
+                raise self._damaged(self.directory, "is missing")
+            self.directory.mkdir(parents=True)
+        present = {name: path.exists() for name, path in zip(names, paths, strict=True)}
+        if not present["log"] and any(
+            p.exists() and p.stat().st_size for p in (self.vectors_path, self.records_path)
+        ):
+            raise self._damaged(self.log_path, "is missing while the vectors and records remain")
+        for name, path in zip(names, paths, strict=True):
+            self._fds[name] = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        raw = _pread_all(self._fds["log"], os.fstat(self._fds["log"]).st_size, 0)
+        whole = len(raw) // _ENTRY.itemsize
+        entries = np.frombuffer(raw[: whole * _ENTRY.itemsize], dtype=_ENTRY)
+        valid = entries["check"] == _checksums(entries)
+        commits = np.flatnonzero(valid & (entries["op"] == COMMIT))
+        last = int(commits[-1]) if len(commits) else -1
+        if not valid[: last + 1].all():
+            bad = int(np.flatnonzero(~valid[: last + 1])[0])
+            raise self._damaged(
+                self.log_path, f"has a damaged entry ({bad}) before its last commit"
+            )
+        committed = entries[: last + 1]
+        if last >= 0:
+            end = committed[-1]
+            self._ends = _Ends(last + 1, int(end["row"]), int(end["offset"]))
+            self._txn = int(end["txn"])
+        if os.fstat(self._fds["vectors"]).st_size < self._ends.rows * self.row_bytes:
+            raise self._damaged(
+                self.vectors_path, f"is shorter than its log says ({self._ends.rows} rows)"
+            )
+        if os.fstat(self._fds["records"]).st_size < self._ends.records:
+            raise self._damaged(
+                self.records_path, f"is shorter than its log says ({self._ends.records} bytes)"
+            )
+        data = committed[np.isin(committed["op"], (PUT, DELETE))]
+        self._entries = data.copy()
+        # The uncommitted tail: a transaction that became READY is replayed by the
+        # store (recover); anything else was never sent to Chroma and is cut.
+        tail = entries[last + 1 :]
+        tail_valid = valid[last + 1 :]
+        ready = np.flatnonzero(tail_valid & (tail["op"] == READY))
+        if len(ready) and tail_valid[: ready[0] + 1].all():
+            r = tail[int(ready[0])]
+            if int(r["txn"]) == self._txn + 1:
+                self._pending = (
+                    self._txn + 1,
+                    self._ends,
+                    _Ends(self._ends.entries + int(ready[0]) + 1, int(r["row"]), int(r["offset"])),
+                )
+                return
+        self._cut(self._ends)
+
+    def _cut(self, ends: _Ends) -> None:
+        """Cut every file back to ``ends`` (only ever past the last commit)."""
+        os.ftruncate(self._fds["log"], ends.entries * _ENTRY.itemsize)
+        os.ftruncate(self._fds["vectors"], ends.rows * self.row_bytes)
+        os.ftruncate(self._fds["records"], ends.records)
+        for fd in self._fds.values():
+            os.fsync(fd)
+
+    @property
+    def writer(self) -> threading.RLock:
+        """Held by whoever writes (a transaction, recovery, a reindex's copy)."""
+        return self._writer
+
+    # -- recovery ----------------------------------------------------------------
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether a transaction was interrupted after it became READY."""
+        return self._pending is not None
+
+    def recover(self, apply: Callable[[WriteBatch], None]) -> None:
+        """Finish an interrupted transaction: apply it to Chroma again, then commit.
+
+        Chroma may have applied it before the crash; applying it again gives the
+        same records. If Chroma refuses it now, it never applied it: it is cut.
+
+        Args:
+            apply: Writes a batch to Chroma (the store's one write path).
+        """
+        if self._pending is None:
+            return
+        with self._writer, self.rw.write():
+            txn, start, end = self._pending
+            n = end.entries - start.entries - 1
+            raw = _pread_all(self._fds["log"], n * _ENTRY.itemsize, start.entries * _ENTRY.itemsize)
+            entries = np.frombuffer(raw, dtype=_ENTRY)
+            batch = self._batch_of(entries)
+            try:
+                apply(batch)
+            except Exception as exc:
+                if not is_refusal(exc):
+                    raise
+                self._cut(start)
+                self._pending = None
+                return
+            self._commit(txn, entries, end)
+            self._pending = None
+
+    def _batch_of(self, entries: npt.NDArray[Any]) -> WriteBatch:
+        puts, rows, deletes = [], [], []
+        for entry in entries:
+            line = json.loads(
+                _pread_all(self._fds["records"], int(entry["length"]), int(entry["offset"]))
+            )
+            if int(entry["op"]) == PUT:
+                puts.append(Record(line["i"], line["t"], line["m"]))
+                rows.append(int(entry["row"]))
+            else:
+                deletes.append(line["i"])
+        return WriteBatch(puts, self._read_rows(np.asarray(rows, dtype=np.int64)), deletes)
+
+    # -- writing -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self, batch: WriteBatch) -> Iterator[None]:
+        """Write ``batch`` durably as READY, let the caller write Chroma, then commit.
+
+        The caller's block is the Chroma call. If Chroma refuses it, the files are
+        cut back and nothing changed. Searches in this process see the batch only
+        once it is committed (they wait while the Chroma call runs).
+        """
+        with self._writer:
+            txn, start = self._txn + 1, self._ends
+            entries, end = self._append_ready(txn, batch, start)
+            try:
+                with self.rw.write():
+                    yield
+                    self._commit(txn, entries, end)
+            except BaseException as exc:
+                if is_refusal(exc):
+                    self._cut(start)
+                else:  # unknown outcome: finish it as a crash would be finished
+                    self._pending = (txn, start, end)
+                raise
+
+    def _append_ready(
+        self, txn: int, batch: WriteBatch, start: _Ends
+    ) -> tuple[npt.NDArray[Any], _Ends]:
+        lines = [
+            json.dumps({"i": r.id, "t": r.text, "m": r.metadata}, ensure_ascii=False) + "\n"
+            for r in batch.puts
+        ] + [json.dumps({"i": i}, ensure_ascii=False) + "\n" for i in batch.deletes]
+        blobs = [line.encode("utf-8") for line in lines]
+        n_put = len(batch.puts)
+        entries = np.zeros(len(blobs) + 1, dtype=_ENTRY)
+        body = entries[:-1]
+        digests = _digests(batch.ids)
+        body["hi"], body["lo"] = digests[:, 0], digests[:, 1]
+        body["txn"] = txn
+        body["op"][:n_put], body["op"][n_put:] = PUT, DELETE
+        body["row"][:n_put] = start.rows + np.arange(n_put, dtype=np.uint64)
+        lengths = np.array([len(b) for b in blobs], dtype=np.uint64)
+        body["length"] = lengths
+        body["offset"] = start.records + np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(
+            np.uint64
+        )
+        end = _Ends(
+            start.entries + len(entries), start.rows + n_put, start.records + int(lengths.sum())
+        )
+        ready = entries[-1]
+        ready["txn"], ready["op"], ready["row"], ready["offset"] = txn, READY, end.rows, end.records
+        entries["check"] = _checksums(entries)
+        data = np.ascontiguousarray(batch.full, dtype=self.dtype)
+        _pwrite_all(self._fds["records"], b"".join(blobs), start.records)
+        _pwrite_all(self._fds["vectors"], data.tobytes(), start.rows * self.row_bytes)
+        os.fsync(self._fds["records"])
+        os.fsync(self._fds["vectors"])
+        _pwrite_all(self._fds["log"], entries.tobytes(), start.entries * _ENTRY.itemsize)
+        os.fsync(self._fds["log"])
+        return entries[:-1], end
+
+    def _commit(self, txn: int, entries: npt.NDArray[Any], end: _Ends) -> None:
+        commit = np.zeros(1, dtype=_ENTRY)
+        commit["txn"], commit["op"], commit["row"], commit["offset"] = (
+            txn,
+            COMMIT,
+            end.rows,
+            end.records,
+        )
+        commit["check"] = _checksums(commit)
+        # No fsync: a lost COMMIT only means the transaction is replayed on opening.
+        _pwrite_all(self._fds["log"], commit.tobytes(), end.entries * _ENTRY.itemsize)
+        self._entries = np.concatenate([self._entries, entries])
+        self._ends = _Ends(end.entries + 1, end.rows, end.records)
+        self._txn = txn
+        self._view = None
+
+    # -- reading -----------------------------------------------------------------
+
+    def _latest(self) -> tuple[npt.NDArray[Any], ...]:
+        """Sorted digests of live ids and their entries (built once per commit)."""
+        view = self._view
+        if view is None:
+            e = self._entries
+            order = np.lexsort((np.arange(len(e)), e["lo"], e["hi"]))
+            his, los = e["hi"][order], e["lo"][order]
+            last = np.ones(len(order), dtype=bool)
+            last[:-1] = (his[1:] != his[:-1]) | (los[1:] != los[:-1])
+            keep = order[last]
+            keep = keep[e["op"][keep] == PUT]
+            view = (e["hi"][keep], e["lo"][keep], e[keep])
+            self._view = view
+        return view
+
+    def live_count(self) -> int:
+        """Number of live ids in the committed log."""
+        return len(self._latest()[0])
+
+    def lookup(self, ids: Sequence[str]) -> npt.NDArray[Any]:
+        """The committed entries of ``ids`` (call under ``rw.read()``)."""
+        his, los, entries = self._latest()
+        wanted = _digests(ids)
+        pos = np.searchsorted(his, wanted[:, 0], side="left")
+        pos = np.minimum(pos, max(len(his) - 1, 0))
+        if len(his) == 0:
+            bad = np.arange(len(ids))
+        else:
+            bad = np.flatnonzero((his[pos] != wanted[:, 0]) | (los[pos] != wanted[:, 1]))
+        for i in bad.tolist():  # ids whose first 64 digest bits are shared: walk on
+            p = int(pos[i])
+            while p < len(his) and his[p] == wanted[i, 0] and los[p] != wanted[i, 1]:
+                p += 1
+            if p >= len(his) or his[p] != wanted[i, 0] or los[p] != wanted[i, 1]:
+                raise self._damaged(
+                    self.log_path,
+                    f"has no entry for record {ids[i]!r}, which Chroma holds (the files do "
+                    "not belong to this collection, or were replaced)",
+                )
+            pos[i] = p
+        return entries[pos]
+
+    def _read_rows(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        out = np.empty((len(rows), self.dim), dtype=self.dtype)
+        buffer = memoryview(out).cast("B")
+        size, fd = self.row_bytes, self._fds["vectors"]
+        for i, row in enumerate(rows.tolist()):
+            if os.preadv(fd, [buffer[i * size : (i + 1) * size]], row * size) != size:
+                raise self._damaged(self.vectors_path, f"ends before row {row}")
+        return out.astype(np.float32, copy=False)
+
+    def read(self, entries: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        """The full vectors of looked-up entries."""
+        return self._read_rows(entries["row"].astype(np.int64))
+
+    def records(self, entries: npt.NDArray[Any]) -> list[Record]:
+        """The records (id, text, metadata) of looked-up entries."""
+        out = []
+        fd = self._fds["records"]
+        for offset, length in zip(
+            entries["offset"].tolist(), entries["length"].tolist(), strict=True
+        ):
+            blob = _pread_all(fd, length, offset)
+            try:
+                line = json.loads(blob)
+                out.append(Record(line["i"], line["t"], line["m"]))
+            except (ValueError, KeyError):
+                raise self._damaged(
+                    self.records_path, f"has a damaged line at byte {offset}"
+                ) from None
+        return out
+
+    def close(self) -> None:
+        """Close the files."""
+        for name in list(self._fds):
+            with contextlib.suppress(OSError):
+                os.close(self._fds.pop(name))
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()

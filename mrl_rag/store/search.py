@@ -1,0 +1,143 @@
+"""The search plan and the exact rerank of a shortlist.
+
+A search is validated once into a :class:`SearchPlan`; :func:`rerank` then
+orders the shortlist by exact cosine similarity, through any cascade stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mrl_rag._profiles import ModelProfile
+from mrl_rag._scoring import top_k
+from mrl_rag._truncate import check_dim_type, truncate
+from mrl_rag.store.layout import Layout
+
+__all__ = ["SearchPlan", "SearchResult", "check_query_vector", "plan_search", "rerank"]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One hit of :meth:`MatryoshkaStore.search`.
+
+    Attributes:
+        id: The record's id.
+        text: The stored text (``None`` if it was added without one).
+        metadata: The record's metadata, without mrl-rag's internal keys.
+        score: Cosine similarity of the full query and document vectors (or
+            at ``rerank_dim`` when one is given): the final ranking, in
+            ``[-1, 1]``, higher is better.
+        search_score: Cosine similarity at the search dimension, from the
+            approximate first stage.
+    """
+
+    id: str
+    text: str | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    score: float = 0.0
+    search_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """A validated search: how many, how wide, and through which stages."""
+
+    k: int
+    shortlist: int
+    rerank_dim: int
+    stages: tuple[tuple[int, int], ...]
+
+
+def check_query_vector(vector: npt.ArrayLike, profile: ModelProfile) -> npt.NDArray[np.float32]:
+    """A full query vector, finite, not zero, renormalised."""
+    query = np.asarray(vector, dtype=np.float32)
+    if query.shape != (profile.full_dim,):
+        raise ValueError(
+            f"query_vector must be a full {profile.full_dim}-dimensional vector, "
+            f"got shape {query.shape}."
+        )
+    if not np.isfinite(query).all():
+        raise ValueError("query_vector holds NaN or infinite values.")
+    if not query.any():
+        raise ValueError("query_vector is all zeros; it has no direction to search by.")
+    return truncate(query, profile.full_dim)
+
+
+def plan_search(
+    profile: ModelProfile,
+    search_dim: int,
+    *,
+    k: int,
+    shortlist: int | None,
+    default_shortlist: int,
+    rerank_dim: int | None,
+    cascade: Sequence[tuple[int, int]] | None,
+) -> SearchPlan:
+    """Validate a search's parameters once (errors name the parameter and what is allowed)."""
+    k = check_dim_type(k, name="k")
+    width = (
+        check_dim_type(shortlist, name="shortlist") if shortlist is not None else default_shortlist
+    )
+    rerank = profile.full_dim
+    if rerank_dim is not None:
+        rerank = profile.validate_dim(rerank_dim, name="rerank_dim")
+        if rerank < search_dim:
+            raise ValueError(
+                f"rerank_dim={rerank} is below the store's search_dim ({search_dim}): "
+                "the rerank would know less than the first stage. Allowed: "
+                f"{search_dim} to {profile.full_dim}, or None for full."
+            )
+    stages = []
+    last_dim, last_keep = search_dim, None
+    for i, stage in enumerate(cascade or ()):
+        try:
+            dim, keep = stage
+        except (TypeError, ValueError):
+            raise ValueError(f"cascade[{i}] must be a (dim, keep) pair, got {stage!r}.") from None
+        dim = profile.validate_dim(dim, name=f"cascade[{i}] dim")
+        keep = check_dim_type(keep, name=f"cascade[{i}] keep")
+        if dim <= last_dim or dim >= rerank:
+            raise ValueError(
+                f"cascade[{i}] dim={dim} must be above the previous stage's dimension "
+                f"({last_dim}) and below the final rerank's ({rerank})."
+            )
+        if keep < k or (last_keep is not None and keep > last_keep):
+            raise ValueError(
+                f"cascade[{i}] keep={keep} must be at least k={k} and no more than the "
+                "previous stage keeps."
+            )
+        stages.append((dim, keep))
+        last_dim, last_keep = dim, keep
+    return SearchPlan(k=k, shortlist=max(k, width), rerank_dim=rerank, stages=tuple(stages))
+
+
+def rerank(
+    plan: SearchPlan,
+    layout: Layout,
+    query_full: npt.NDArray[np.float32],
+    full: npt.NDArray[np.float32],
+) -> tuple[list[int], list[float]]:
+    """Positions of the best ``plan.k`` of the shortlist, best first, and their scores.
+
+    Args:
+        plan: The validated search.
+        layout: The serving layout (for the adaptor of cascade stages).
+        query_full: The full, unit-length query vector.
+        full: The shortlist's full vectors, in first-stage order.
+    """
+    candidates = np.arange(len(full))
+    if plan.stages or plan.rerank_dim != len(query_full):
+        view, query_view = layout.search_view(full), layout.search_view(query_full)
+    for dim, keep in plan.stages:
+        scores = truncate(view[candidates], dim) @ truncate(query_view, dim)
+        candidates = candidates[top_k(scores, keep)]
+    if plan.rerank_dim != len(query_full):
+        full, query_full = truncate(view, plan.rerank_dim), truncate(query_view, plan.rerank_dim)
+    scores = full[candidates] @ query_full
+    best = top_k(scores, plan.k)
+    return candidates[best].tolist(), scores[best].tolist()

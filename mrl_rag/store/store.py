@@ -1,0 +1,934 @@
+"""The public funnel store: truncated vectors in Chroma's HNSW index, full vectors beside them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from mrl_rag._adaptor import OrthogonalAdaptor
+from mrl_rag._embedder import MatryoshkaEmbedder
+from mrl_rag._errors import InvalidTextError, StoreDamagedError, StoreMismatchError
+from mrl_rag._profiles import ModelProfile
+from mrl_rag._texts import check_text, check_texts
+from mrl_rag._truncate import check_dim_type, truncate
+from mrl_rag.store import layout as lay
+from mrl_rag.store import reindex as rx
+from mrl_rag.store.chroma_format import ChromaFullVectors
+from mrl_rag.store.layout import META, Layout
+from mrl_rag.store.local_format import FullDType, LocalFullVectors
+from mrl_rag.store.locks import ProcessLock
+from mrl_rag.store.records import Record, WriteBatch
+from mrl_rag.store.search import (
+    SearchResult,
+    check_query_vector,
+    plan_search,
+    rerank,
+)
+from mrl_rag.store.validation import (
+    INTERNAL_PREFIX,
+    check_ids,
+    check_metadatas,
+    check_vectors,
+)
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+__all__ = ["DEFAULT_SHORTLIST", "MatryoshkaStore", "default_search_dim"]
+
+logger = logging.getLogger(__name__)
+
+#: How many first-stage candidates are reranked with the full vectors by default
+#: (at least ``k``). See docs/funnel.md for the recall this buys.
+DEFAULT_SHORTLIST = 300
+_GET_PAGE = 1000
+_SWAP_WAIT_S = 5.0
+
+FullVectorFormat = Literal["auto", "local", "chroma"]
+T = TypeVar("T")
+
+
+def default_search_dim(profile: ModelProfile) -> int:
+    """The search dimension a new store uses when none is given.
+
+    The smallest allowed dimension of at least a sixth of the full one (for
+    "any prefix" models, rounded up to a multiple of 32): 128 for
+    nomic-embed-text-v1.5, 256 for arctic-embed-m-v1.5, 64 for all-MiniLM-L6-v2.
+    """
+    floor = profile.full_dim / 6
+    allowed = profile.allowed_dims
+    if allowed is not None:
+        return min(d for d in allowed if d >= floor)
+    return min(profile.full_dim, max(32, -(-int(floor) // 32) * 32))
+
+
+def _persist_dir(client: ClientAPI) -> Path | None:
+    settings = client.get_settings()
+    impl = str(settings.chroma_api_impl).lower()
+    if "fastapi" in impl or "http" in impl:
+        return None
+    if not settings.is_persistent or not settings.persist_directory:
+        return None
+    return Path(settings.persist_directory)
+
+
+def _public(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not metadata:
+        return {}
+    return {k: v for k, v in metadata.items() if not k.startswith(INTERNAL_PREFIX)}
+
+
+class MatryoshkaStore:
+    """A Chroma collection searched in two stages: truncated, then full.
+
+    Adding runs the model once per text at full size. Chroma's HNSW index
+    (cosine space) holds the vectors truncated to ``search_dim``; the full
+    vectors are kept durably beside them. A search finds a shortlist by
+    approximate search on the truncated vectors, then reranks it exactly with
+    the full vectors.
+
+    For every id, searches, :meth:`get`, ``where`` filters and the first stage
+    agree on its text, metadata and full vector: after a crash at any point, after
+    any write that is refused (it changes nothing), and while other threads write.
+    See docs/funnel.md for the write protocol behind this.
+
+    Example:
+        >>> store = MatryoshkaStore(embedder, path="./my_store", search_dim=128)  # doctest: +SKIP
+        >>> store.add(["Matryoshka dolls nest."], ids=["doll"])  # doctest: +SKIP
+        >>> store.search("nesting dolls", k=1)[0].id  # doctest: +SKIP
+        'doll'
+
+    Args:
+        embedder: Embeds added texts and queries. May be ``None`` for a store
+            that only takes precomputed vectors (pass ``profile`` then).
+        profile: The model profile when there is no embedder.
+        collection: The Chroma collection's name.
+        path: Folder of an embedded ``PersistentClient`` (the default client,
+            at ``./mrl_store``). Not allowed together with ``client``. One
+            process at a time may open an embedded folder.
+        client: Any Chroma client: ``PersistentClient``, ``EphemeralClient`` or
+            ``HttpClient`` (for several processes, use a server).
+        search_dim: Dimension of the first-stage index. For a new collection the
+            default is :func:`default_search_dim`; an existing one keeps its own
+            (use :meth:`reindex` to change it).
+        shortlist: First-stage candidates per search, default 300 (at least k).
+        full_vectors: Where full vectors live: ``"local"`` (files beside an
+            embedded Chroma, fastest), ``"chroma"`` (in Chroma metadata, works
+            with any client) or ``"auto"`` (local when the client is a
+            ``PersistentClient``, else chroma).
+        full_dtype: ``"float32"`` (exact) or ``"float16"`` (half the space).
+        hnsw: Extra HNSW settings for a new collection, for example
+            ``{"ef_search": 200, "max_neighbors": 32}``. The space is always cosine.
+        adaptor: An :class:`OrthogonalAdaptor` for a new collection's first
+            stage. An existing collection loads its own by itself; passing one
+            that differs is an error (use :meth:`reindex` to change it).
+
+    Raises:
+        StoreMismatchError: If the collection was made with another model,
+            prefixes, pre-truncation step, storage format or search dimension.
+        StoreLockedError: If another process has the embedded folder open.
+        StoreDamagedError: If the full-vector files are damaged (the message
+            names the file and the repair command).
+        InvalidDimensionError: If ``search_dim`` is not allowed for the model.
+    """
+
+    def __init__(
+        self,
+        embedder: MatryoshkaEmbedder | None = None,
+        *,
+        profile: ModelProfile | None = None,
+        collection: str = "mrl_rag",
+        path: str | Path | None = None,
+        client: ClientAPI | None = None,
+        search_dim: int | None = None,
+        shortlist: int = DEFAULT_SHORTLIST,
+        full_vectors: FullVectorFormat = "auto",
+        full_dtype: FullDType = "float32",
+        hnsw: Mapping[str, Any] | None = None,
+        adaptor: OrthogonalAdaptor | None = None,
+        _rebuild_files: bool = False,
+    ) -> None:
+        if embedder is None and profile is None:
+            raise TypeError(
+                "MatryoshkaStore needs an embedder, or a profile for precomputed vectors."
+            )
+        if embedder is not None and profile is not None and profile != embedder.profile:
+            raise TypeError(
+                "Pass either embedder or profile, not both: the embedder has a profile."
+            )
+        self._embedder = embedder
+        self._profile: ModelProfile = embedder.profile if embedder is not None else profile  # type: ignore[assignment,union-attr]
+        self.shortlist = check_dim_type(shortlist, name="shortlist")
+        if full_vectors not in ("auto", "local", "chroma"):
+            raise ValueError(
+                f"full_vectors must be 'auto', 'local' or 'chroma', got {full_vectors!r}."
+            )
+        if full_dtype not in ("float32", "float16"):
+            raise ValueError(f"full_dtype must be 'float32' or 'float16', got {full_dtype!r}.")
+        if search_dim is not None:
+            search_dim = self._profile.validate_dim(search_dim, name="search_dim")
+        if path is not None and client is not None:
+            raise TypeError(
+                "Pass either path (for an embedded PersistentClient) or client, not both."
+            )
+        if client is None:
+            import chromadb
+
+            client = chromadb.PersistentClient(path=str(path if path is not None else "mrl_store"))
+        self._client = client
+        self._name = collection
+        persist_dir = _persist_dir(client)
+        if full_vectors == "local" and persist_dir is None:
+            raise ValueError(
+                "full_vectors='local' needs an embedded PersistentClient (the file lives "
+                "beside its data); this client is remote or in-memory. Use "
+                "full_vectors='chroma' or 'auto'."
+            )
+        self._process_lock = ProcessLock.acquire(persist_dir) if persist_dir else None
+        rx.recover(client, collection, delete_leftovers=persist_dir is not None)
+        existing = lay.find_collection(client, collection)
+        if existing is None:
+            existing = self._create(
+                search_dim, full_vectors, full_dtype, persist_dir, hnsw, adaptor
+            )
+        else:
+            lay.check_compatible(existing, self._profile, full_vectors, full_dtype, search_dim)
+        meta = existing.metadata or {}
+        self._full_format = str(meta[META + "format"])
+        self._full_dtype: FullDType = meta[META + "full_dtype"]
+        self._store_id = str(meta[META + "store_id"])
+        self._layout = self._layout_of(existing)
+        if adaptor is not None and (
+            self._layout.adaptor is None or adaptor.fingerprint != self._layout.adaptor.fingerprint
+        ):
+            raise StoreMismatchError(
+                f"Collection {collection!r} is indexed "
+                + (
+                    f"with adaptor {self._layout.adaptor.fingerprint}"
+                    if self._layout.adaptor
+                    else "without an adaptor"
+                )
+                + f", not with adaptor {adaptor.fingerprint}. Open it without adaptor= (its "
+                "own is loaded by itself), or call store.reindex(dim, adaptor=...) to change it."
+            )
+        self._chroma_format = ChromaFullVectors(self._profile.full_dim, self._full_dtype)
+        self._files: LocalFullVectors | None = None
+        self._files = self._open_files(persist_dir, rebuild=_rebuild_files)
+
+    # -- opening -----------------------------------------------------------
+
+    def _create(
+        self,
+        search_dim: int | None,
+        full_vectors: str,
+        full_dtype: str,
+        persist_dir: Path | None,
+        hnsw: Mapping[str, Any] | None,
+        adaptor: OrthogonalAdaptor | None,
+    ) -> Collection:
+        dim = search_dim if search_dim is not None else default_search_dim(self._profile)
+        if full_vectors == "auto":
+            full_vectors = "local" if persist_dir is not None else "chroma"
+        meta = lay.profile_metadata(self._profile, full_vectors, full_dtype)
+        store_id = uuid.uuid4().hex
+        meta[META + "search_dim"] = dim
+        meta[META + "store_id"] = store_id
+        meta[META + "adaptor"] = adaptor.fingerprint if adaptor is not None else ""
+        if adaptor is not None:  # complete before the collection that names it exists
+            self._check_adaptor(adaptor)
+            lay.save_adaptor(self._client, store_id, adaptor, self._profile.name)
+        return lay.create_collection(self._client, self._name, meta, dict(hnsw or {}))
+
+    def _layout_of(self, collection: Collection) -> Layout:
+        meta = collection.metadata or {}
+        adaptor = lay.load_adaptor(
+            self._client,
+            str(meta[META + "store_id"]),
+            str(meta.get(META + "adaptor") or ""),
+            self._profile.full_dim,
+            self._name,
+        )
+        return Layout(collection, int(meta[META + "search_dim"]), adaptor)
+
+    def _open_files(self, persist_dir: Path | None, *, rebuild: bool) -> LocalFullVectors | None:
+        if self._full_format == "chroma":
+            return None
+        if persist_dir is None:
+            raise StoreMismatchError(
+                f"Collection {self._name!r} keeps its full vectors in a local file beside "
+                "its embedded Chroma; open it with chromadb.PersistentClient at that path."
+            )
+        count = self._layout.collection.count()
+        files = LocalFullVectors.open(
+            persist_dir / "mrl_rag" / self._store_id,
+            self._profile.full_dim,
+            self._full_dtype,
+            self._process_lock,  # type: ignore[arg-type]
+            create=count == 0 or rebuild,
+        )
+        if files.has_pending:
+            files.recover(lambda batch: self._apply(self._layout, batch))
+        if not rebuild and files.live_count() != count:
+            raise files._damaged(
+                files.log_path,
+                f"lists {files.live_count()} records but the collection holds {count}",
+            )
+        return files
+
+    # -- properties --------------------------------------------------------
+
+    @property
+    def profile(self) -> ModelProfile:
+        """The model profile the store was built with."""
+        return self._profile
+
+    @property
+    def search_dim(self) -> int:
+        """Dimension of the first-stage (HNSW) index."""
+        return self._layout.search_dim
+
+    @property
+    def adaptor(self) -> OrthogonalAdaptor | None:
+        """The adaptor applied before truncation, or ``None``."""
+        return self._layout.adaptor
+
+    @property
+    def full_vector_format(self) -> str:
+        """``"local"`` or ``"chroma"``: where the full vectors live."""
+        return self._full_format
+
+    @property
+    def collection(self) -> Collection:
+        """The Chroma collection currently serving searches."""
+        return self._layout.collection
+
+    def count(self) -> int:
+        """Number of records."""
+        return self._call(lambda layout: layout.collection.count())
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(collection={self._name!r}, model={self._profile.name!r}, "
+            f"search_dim={self.search_dim}, full_dim={self._profile.full_dim}, "
+            f"full_vectors={self._full_format!r})"
+        )
+
+    # -- the one way to Chroma -----------------------------------------------
+
+    def _call(self, fn: Callable[[Layout], T]) -> T:
+        """Run ``fn`` on the serving layout; after a reindex elsewhere, on the new one.
+
+        A store object that holds a collection another store object has retired
+        gets an error from Chroma; it then looks the name up again and retries.
+        """
+        if self._files is not None and self._files.has_pending:
+            self._files.recover(lambda batch: self._apply(self._layout, batch))
+        layout = self._layout
+        try:
+            return fn(layout)
+        except Exception:
+            fresh = self._reload_layout(layout)
+            if fresh is None:
+                raise
+            return fn(fresh)
+
+    def _reload_layout(self, held: Layout) -> Layout | None:
+        """The layout under the store's name, if it is no longer ``held``'s collection."""
+        deadline = time.monotonic() + _SWAP_WAIT_S
+        while True:
+            current = lay.find_collection(self._client, self._name)
+            if current is not None:
+                break
+            if time.monotonic() > deadline:  # not a swap in progress: it was deleted
+                return None
+            time.sleep(0.02)  # another process is between a reindex's two renames
+        if current.id == held.collection.id:
+            return None
+        lay.check_compatible(current, self._profile, self._full_format, self._full_dtype, None)
+        if str((current.metadata or {}).get(META + "store_id")) != self._store_id:
+            raise StoreMismatchError(
+                f"Collection {self._name!r} was replaced by another store; open it again."
+            )
+        self._layout = self._layout_of(current)
+        return self._layout
+
+    def _read_lock(self) -> contextlib.AbstractContextManager[None]:
+        return self._files.rw.read() if self._files is not None else contextlib.nullcontext()
+
+    # -- writing -----------------------------------------------------------
+
+    def _require_embedder(self) -> MatryoshkaEmbedder:
+        if self._embedder is None:
+            raise TypeError(
+                "This store was opened without an embedder; pass precomputed vectors "
+                "(add_vectors, search_by_vector) or open it with an embedder."
+            )
+        return self._embedder
+
+    def add(
+        self,
+        texts: Sequence[str],
+        *,
+        ids: Sequence[str] | None = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        batch_size: int = 256,
+        upsert: bool = False,
+    ) -> list[str]:
+        """Embed texts once at full size and add them.
+
+        Records whose id is already in the store are skipped (as Chroma's
+        ``add`` does) without running the model, so an add that was interrupted
+        can simply be run again; pass ``upsert=True`` to replace them instead.
+
+        Args:
+            texts: The documents, without prefixes.
+            ids: One unique id per text; by default a hash of the text, so that
+                rerunning the same add creates no duplicates.
+            metadatas: One metadata dict (or ``None``) per text. Keys must not
+                start with ``_mrl`` (reserved). Values are stored as Chroma
+                returns them: ``None`` values are dropped; what Chroma would
+                change (integers beyond 64 bits, NaN) is refused.
+            batch_size: Texts embedded and written per step; each step is
+                durable on its own.
+            upsert: Replace existing records instead of skipping them.
+
+        Returns:
+            The ids, in the order of ``texts``.
+        """
+        embedder = self._require_embedder()
+        texts = check_texts(texts)
+        ids = check_ids(ids, len(texts), default=texts)
+        metas = check_metadatas(metadatas, len(texts))
+        batch_size = check_dim_type(batch_size, name="batch_size")
+        for chosen in self._pending(ids, batch_size, upsert=upsert):
+            full = embedder.encode([texts[i] for i in chosen], input_type="document")
+            check_vectors(
+                full,
+                self._profile.full_dim,
+                name="the embedder's vectors",
+                model=self._profile.name,
+            )
+            self._write(
+                WriteBatch(
+                    [Record(ids[i], texts[i], metas[i]) for i in chosen],
+                    truncate(full, self._profile.full_dim),
+                    replacing=upsert,
+                )
+            )
+        return ids
+
+    def add_vectors(
+        self,
+        ids: Sequence[str],
+        full_vectors: npt.ArrayLike,
+        *,
+        texts: Sequence[str | None] | None = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        batch_size: int = 1024,
+        upsert: bool = False,
+    ) -> list[str]:
+        """Add records whose full vectors were computed elsewhere.
+
+        The vectors must come from the store's model with its document prefix
+        (for example :meth:`MatryoshkaEmbedder.encode`). They are renormalised.
+
+        Args:
+            ids: One unique id per vector.
+            full_vectors: Shape ``(n, full_dim)``; finite and not zero.
+            texts: Optional text per record, returned by searches (``None`` for a
+                record without text).
+            metadatas: Optional metadata per record.
+            batch_size: Records written per step.
+            upsert: Replace existing records instead of skipping them.
+
+        Returns:
+            The ids.
+        """
+        full = check_vectors(
+            full_vectors, self._profile.full_dim, name="full_vectors", model=self._profile.name
+        )
+        ids = check_ids(ids, len(full), default=None)
+        text_list: list[str | None] = [None] * len(ids)
+        if texts is not None:
+            if isinstance(texts, str):
+                raise InvalidTextError("texts must be a list of strings, got a single str.")
+            text_list = [
+                t if t is None else check_text(t, name=f"texts[{i}]") for i, t in enumerate(texts)
+            ]
+            if len(text_list) != len(ids):
+                raise ValueError(f"texts has {len(text_list)} entries for {len(ids)} vectors.")
+        metas = check_metadatas(metadatas, len(ids))
+        batch_size = check_dim_type(batch_size, name="batch_size")
+        full = truncate(full, self._profile.full_dim)
+        for chosen in self._pending(ids, batch_size, upsert=upsert):
+            self._write(
+                WriteBatch(
+                    [Record(ids[i], text_list[i], metas[i]) for i in chosen],
+                    full[chosen],
+                    replacing=upsert,
+                )
+            )
+        return ids
+
+    def _pending(self, ids: list[str], batch_size: int, *, upsert: bool) -> Iterator[list[int]]:
+        """Positions to write, batch by batch: all of them, or (add) those not stored yet."""
+        size = min(batch_size, self._client.get_max_batch_size())  # one Chroma call a batch
+        check = not upsert and self.count() > 0
+        for start in range(0, len(ids), size):
+            part = ids[start : start + size]
+            if check:
+                present = set(
+                    self._call(lambda layout, p=part: layout.collection.get(ids=p, include=[]))[
+                        "ids"
+                    ]
+                )
+                todo = [i for i, record_id in enumerate(part) if record_id not in present]
+            else:
+                todo = list(range(len(part)))
+            if todo:
+                yield [start + i for i in todo]
+
+    def _write(self, batch: WriteBatch) -> None:
+        """Write one batch: through the local log, or straight into Chroma."""
+        if self._files is None:
+            self._call(lambda layout: self._apply(layout, batch))
+            return
+        if self._files.has_pending:
+            self._files.recover(lambda b: self._apply(self._layout, b))
+        with self._files.transaction(batch):
+            self._apply(self._layout, batch)
+
+    def _apply(self, layout: Layout, batch: WriteBatch) -> None:
+        """The one Chroma write: one upsert (or one delete) that Chroma applies whole."""
+        col = layout.collection
+        if batch.deletes:
+            col.delete(ids=batch.deletes)
+            return
+        if not batch.puts:
+            return
+        ids = [r.id for r in batch.puts]
+        metadatas: list[dict[str, Any]] = [dict(r.metadata) for r in batch.puts]
+        documents: list[str | None] = [r.text for r in batch.puts]
+        if batch.replacing:
+            # Chroma's upsert merges into an existing record: it keeps metadata keys the
+            # new write leaves out and the old document when the new one has none. A
+            # replacement clears them (a None value drops a key; "" clears a document,
+            # which reads map back to None: stored texts are never empty).
+            old = col.get(ids=ids, include=["metadatas", "documents"])
+            old_meta = dict(zip(old["ids"], old["metadatas"], strict=True))
+            for i, record_id in enumerate(ids):
+                if record_id in old_meta:
+                    for key in old_meta[record_id] or {}:
+                        metadatas[i].setdefault(key, None)
+                    if documents[i] is None:
+                        documents[i] = ""
+        if self._full_format == "chroma":
+            for meta, fragment in zip(
+                metadatas, self._chroma_format.encode(batch.full), strict=True
+            ):
+                meta.update(fragment)
+        col.upsert(
+            ids=ids,
+            embeddings=truncate(layout.search_view(batch.full), layout.search_dim),
+            metadatas=[m or None for m in metadatas],  # type: ignore[misc]
+            documents=documents if any(d is not None for d in documents) else None,  # type: ignore[arg-type]
+        )
+
+    def delete(
+        self, ids: Sequence[str] | None = None, *, where: Mapping[str, Any] | None = None
+    ) -> None:
+        """Delete records by id, by metadata filter, or both.
+
+        Args:
+            ids: Ids to delete (unknown ids are ignored).
+            where: A Chroma metadata filter, for example ``{"source": "old"}``.
+        """
+        if ids is None and where is None:
+            raise TypeError("delete needs ids, where, or both; it never deletes everything.")
+        if isinstance(ids, str):
+            raise TypeError("ids must be a list of strings, got a single str.")
+        if ids is not None:
+            ids = check_ids(list(dict.fromkeys(ids)), len(set(ids)), default=None)
+            if not ids:
+                return  # no ids: nothing to delete, whatever the filter
+        if self._files is None:
+            self._call(lambda layout: layout.collection.delete(ids=ids, where=where))  # type: ignore[arg-type]
+            return
+        found = self._call(
+            lambda layout: layout.collection.get(ids=ids, where=where, include=[])  # type: ignore[arg-type]
+        )["ids"]
+        size = self._client.get_max_batch_size()
+        for start in range(0, len(found), size):
+            part = found[start : start + size]
+            self._write(WriteBatch([], np.zeros((0, self._profile.full_dim), np.float32), part))
+
+    # -- reading -----------------------------------------------------------
+
+    def get(self, ids: Sequence[str]) -> list[SearchResult]:
+        """Fetch records by id (in the given order; unknown ids are left out)."""
+        if isinstance(ids, str):
+            raise TypeError("ids must be a list of strings, got a single str.")
+        if not ids:
+            return []
+        got = self._call(
+            lambda layout: layout.collection.get(ids=list(ids), include=["metadatas", "documents"])
+        )
+        by_id = {
+            record_id: SearchResult(record_id, text or None, _public(meta))
+            for record_id, text, meta in zip(
+                got["ids"], got["documents"], got["metadatas"], strict=True
+            )
+        }
+        return [by_id[i] for i in ids if i in by_id]
+
+    def full_vectors(self, ids: Sequence[str]) -> npt.NDArray[np.float32]:
+        """The stored full vectors of ``ids``, shape ``(len(ids), full_dim)``.
+
+        Raises:
+            KeyError: If an id is not in the store.
+        """
+        if isinstance(ids, str):
+            raise TypeError("ids must be a list of strings, got a single str.")
+        ids = list(ids)
+        if not ids:
+            return np.zeros((0, self._profile.full_dim), dtype=np.float32)
+
+        def read(layout: Layout) -> npt.NDArray[np.float32]:
+            with self._read_lock():
+                got = layout.collection.get(
+                    ids=ids, include=[] if self._files is not None else ["metadatas"]
+                )
+                missing = set(ids) - set(got["ids"])
+                if missing:
+                    raise KeyError(f"not in the store: {sorted(missing)[:5]}")
+                by_id = dict(zip(got["ids"], got["metadatas"] or [None] * len(ids), strict=True))
+                return self._read_full(ids, [by_id[i] for i in ids])
+
+        return self._call(read)
+
+    def iter_full_vectors(
+        self, batch_size: int = _GET_PAGE
+    ) -> Iterator[tuple[list[str], npt.NDArray[np.float32]]]:
+        """Every record's id and full vector, page by page (no model call).
+
+        Yields:
+            ``(ids, vectors)`` with ``vectors`` of shape ``(len(ids), full_dim)``.
+        """
+        batch_size = check_dim_type(batch_size, name="batch_size")
+        include = [] if self._files is not None else ["metadatas"]
+        offset = 0
+        while True:
+
+            def page_at(layout: Layout, o: int = offset) -> tuple[list[str], Any]:
+                with self._read_lock():
+                    page = layout.collection.get(include=include, limit=batch_size, offset=o)
+                    if not page["ids"]:
+                        return [], None
+                    return page["ids"], self._read_full(page["ids"], page.get("metadatas"))
+
+            ids, vectors = self._call(page_at)
+            if not ids:
+                return
+            yield ids, vectors
+            offset += len(ids)
+
+    def _read_full(
+        self, ids: Sequence[str], metadatas: Sequence[Any] | None
+    ) -> npt.NDArray[np.float32]:
+        if self._files is not None:
+            return self._files.read(self._files.lookup(ids))
+        return self._chroma_format.decode(ids, metadatas or [])
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        shortlist: int | None = None,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+        cascade: Sequence[tuple[int, int]] | None = None,
+        rerank_dim: int | None = None,
+    ) -> list[SearchResult]:
+        """Find the ``k`` best records for a query.
+
+        Stage one: approximate search in Chroma's index of vectors truncated to
+        ``search_dim``, filtered by ``where``, for ``shortlist`` candidates.
+        Stage two: an exact rerank of those candidates by cosine similarity of
+        the full vectors.
+
+        Args:
+            query: The query text, without prefix.
+            k: How many results.
+            shortlist: First-stage candidates (default: the store's, at least k).
+            where: Chroma metadata filter for the first stage.
+            where_document: Chroma document filter for the first stage.
+            cascade: Optional intermediate stages as ``(dim, keep)`` pairs with
+                increasing ``dim`` and decreasing ``keep``, for example
+                ``[(256, 30)]`` reranks the shortlist at 256 dimensions and keeps
+                30 for the final full-dimension rerank (the MRL paper's funnel).
+            rerank_dim: Dimension of the final exact rerank; ``None`` (the
+                default) means the full vectors. A smaller one must still be at
+                least ``search_dim``; it trades quality for nothing much, so
+                measure before using it.
+
+        Returns:
+            Up to ``k`` results, best first, by cosine similarity at ``rerank_dim``.
+        """
+        embedder = self._require_embedder()
+        query_full = embedder.encode([check_text(query, name="query")], input_type="query")[0]
+        return self.search_by_vector(
+            query_full,
+            k,
+            shortlist=shortlist,
+            where=where,
+            where_document=where_document,
+            cascade=cascade,
+            rerank_dim=rerank_dim,
+        )
+
+    def search_by_vector(
+        self,
+        query_vector: npt.ArrayLike,
+        k: int = 10,
+        *,
+        shortlist: int | None = None,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+        cascade: Sequence[tuple[int, int]] | None = None,
+        rerank_dim: int | None = None,
+    ) -> list[SearchResult]:
+        """:meth:`search` with a precomputed full query vector (query prefix applied)."""
+        query_full = check_query_vector(query_vector, self._profile)
+
+        def run(layout: Layout) -> list[SearchResult]:
+            plan = plan_search(
+                self._profile,
+                layout.search_dim,
+                k=k,
+                shortlist=shortlist,
+                default_shortlist=self.shortlist,
+                rerank_dim=rerank_dim,
+                cascade=cascade,
+            )
+            local = self._files is not None
+            with self._read_lock():
+                got = layout.collection.query(
+                    query_embeddings=[truncate(layout.search_view(query_full), layout.search_dim)],
+                    n_results=plan.shortlist,
+                    where=where,
+                    where_document=where_document,
+                    include=["distances"] if local else ["metadatas", "documents", "distances"],
+                )
+                ids = got["ids"][0]
+                if not ids:
+                    return []
+                dists = got["distances"][0]
+                if self._files is not None:
+                    entries = self._files.lookup(ids)
+                    full = self._files.read(entries)
+                else:
+                    metas = got["metadatas"][0]
+                    full = self._chroma_format.decode(ids, metas)
+                order, scores = rerank(plan, layout, query_full, full)
+                if self._files is not None:
+                    records = self._files.records(entries[order])
+                else:
+                    docs = got["documents"][0]
+                    records = [Record(ids[i], docs[i] or None, metas[i] or {}) for i in order]
+            return [
+                SearchResult(
+                    id=ids[i],
+                    text=record.text,
+                    metadata=_public(record.metadata),
+                    score=score,
+                    search_score=1.0 - dists[i],
+                )
+                for i, score, record in zip(order, scores, records, strict=True)
+            ]
+
+        return self._call(run)
+
+    # -- adaptor and reindex -------------------------------------------------
+
+    def _check_adaptor(self, adaptor: OrthogonalAdaptor) -> None:
+        if not isinstance(adaptor, OrthogonalAdaptor):
+            raise TypeError(
+                f"adaptor must be an OrthogonalAdaptor, 'keep' or None, got {adaptor!r:.60}."
+            )
+        if adaptor.dim != self._profile.full_dim:
+            raise ValueError(
+                f"adaptor is for {adaptor.dim}-dimensional vectors; {self._profile.name} has "
+                f"{self._profile.full_dim}."
+            )
+
+    def fit_adaptor(self, *, max_samples: int = 50_000, seed: int = 0) -> OrthogonalAdaptor:
+        """Fit an :class:`OrthogonalAdaptor` on a sample of the stored full vectors.
+
+        No labels and no model call. Apply it with ``store.reindex(dim, adaptor=...)``.
+        """
+        max_samples = check_dim_type(max_samples, name="max_samples")
+        total = self.count()
+        if total < 2:
+            raise ValueError(f"Fitting needs at least 2 records; the store has {total}.")
+        rng = np.random.default_rng(seed)
+        wanted = np.sort(rng.choice(total, min(total, max_samples), replace=False))
+        chunks, seen = [], 0
+        for _, vectors in self.iter_full_vectors():
+            pick = wanted[(wanted >= seen) & (wanted < seen + len(vectors))] - seen
+            chunks.append(vectors[pick])
+            seen += len(vectors)
+        return OrthogonalAdaptor.fit(
+            np.concatenate(chunks), model=self._profile.name, max_samples=max_samples
+        )
+
+    def reindex(
+        self,
+        search_dim: int,
+        *,
+        adaptor: OrthogonalAdaptor | Literal["keep"] | None = "keep",
+        batch_size: int = 1000,
+    ) -> None:
+        """Rebuild the first-stage index at another dimension, without the model.
+
+        The new index is built from the stored full vectors in a separate
+        collection while the current one keeps serving searches; when it is
+        complete it takes over the collection's name and the old one is dropped.
+        Other store objects on the collection, in this process or another, move
+        to the new index by themselves. Writes from this process wait until the
+        reindex is done; run one reindex of a collection at a time.
+
+        Args:
+            search_dim: The new first-stage dimension (validated for the model).
+            adaptor: ``"keep"`` (the default) keeps the current adaptor; an
+                :class:`OrthogonalAdaptor` (see :meth:`fit_adaptor`) replaces it;
+                ``None`` removes it.
+            batch_size: Records copied per step.
+        """
+        new_dim = self._profile.validate_dim(search_dim, name="search_dim")
+        batch_size = check_dim_type(batch_size, name="batch_size")
+        if not (adaptor is None or (isinstance(adaptor, str) and adaptor == "keep")):
+            self._check_adaptor(adaptor)  # type: ignore[arg-type]
+        writer = self._files.writer if self._files is not None else contextlib.nullcontext()
+        with writer:
+            rx.recover(self._client, self._name, delete_leftovers=True)
+            self._call(lambda layout: layout.collection.count())  # follow a swap made elsewhere
+            held = self._layout
+            old_adaptor = held.adaptor
+            new_adaptor = old_adaptor if adaptor == "keep" else adaptor
+            old_fp = old_adaptor.fingerprint if old_adaptor is not None else ""
+            new_fp = new_adaptor.fingerprint if new_adaptor is not None else ""  # type: ignore[union-attr]
+            if new_adaptor is not None and new_fp != old_fp:
+                lay.save_adaptor(self._client, self._store_id, new_adaptor, self._profile.name)  # type: ignore[arg-type]
+            token = lay.new_token()
+            meta = dict(held.collection.metadata or {})
+            meta[META + "search_dim"] = new_dim
+            meta[META + "adaptor"] = new_fp
+            building = lay.internal_name(self._name, "reindex", token)
+            try:
+                new = lay.create_collection(
+                    self._client,
+                    building,
+                    lay.mark(meta, self._name, token),
+                    lay.hnsw_settings(held.collection),
+                )
+                with self._read_lock():  # a consistent copy: no write commits meanwhile
+                    rx.copy_into(
+                        held.collection,
+                        new,
+                        self._read_full,
+                        new_dim,
+                        new_adaptor,
+                        batch_size,  # type: ignore[arg-type]
+                    )
+            except BaseException:
+                # Leave nothing behind but the old index, which is unchanged.
+                if lay.find_collection(self._client, building) is not None:
+                    self._client.delete_collection(building)
+                if new_adaptor is not None and new_fp != old_fp:
+                    lay.drop_adaptor(self._client, self._store_id, new_fp)
+                raise
+            swap_lock = (
+                self._files.rw.write() if self._files is not None else contextlib.nullcontext()
+            )
+            with swap_lock:
+                new = rx.swap(self._client, self._name, held.collection, new, token)
+                self._layout = Layout(new, new_dim, new_adaptor)  # type: ignore[arg-type]
+            if old_adaptor is not None and new_fp != old_fp:
+                lay.drop_adaptor(self._client, self._store_id, old_fp)
+
+    # -- repair --------------------------------------------------------------
+
+    @classmethod
+    def repair(
+        cls,
+        embedder: MatryoshkaEmbedder,
+        *,
+        collection: str = "mrl_rag",
+        path: str | Path | None = None,
+        client: ClientAPI | None = None,
+        batch_size: int = 256,
+    ) -> MatryoshkaStore:
+        """Rebuild a local store's damaged full-vector files from the texts in Chroma.
+
+        Chroma holds every record's text and metadata; the model embeds the texts
+        again. The damaged folder is kept beside the new one
+        (``<store id>.damaged-<time>``). Records without text cannot be rebuilt:
+        then nothing is changed and the error lists them.
+
+        Args:
+            embedder: The store's model.
+            collection: The collection's name.
+            path: The embedded Chroma folder (or pass ``client``).
+            client: A ``PersistentClient`` for that folder.
+            batch_size: Texts embedded per step.
+
+        Returns:
+            The repaired store, open.
+        """
+        import chromadb
+
+        if client is None:
+            client = chromadb.PersistentClient(path=str(path if path is not None else "mrl_store"))
+        persist_dir = _persist_dir(client)
+        if persist_dir is None:
+            raise ValueError("repair is for stores in an embedded PersistentClient folder.")
+        lock = ProcessLock.acquire(persist_dir)
+        found = lay.find_collection(client, collection)
+        if found is None:
+            raise ValueError(f"No collection {collection!r} in {persist_dir}.")
+        lay.check_compatible(found, embedder.profile, "local", "float32", None)
+        ids, texts, metas = [], [], []
+        for offset in range(0, found.count(), _GET_PAGE):
+            page = found.get(include=["documents", "metadatas"], limit=_GET_PAGE, offset=offset)
+            ids += page["ids"]
+            texts += page["documents"]
+            metas += [_public(m) for m in page["metadatas"]]
+        missing = [i for i, t in zip(ids, texts, strict=True) if not t]
+        if missing:
+            raise StoreDamagedError(
+                f"{len(missing)} records have no text in Chroma and cannot be re-embedded "
+                f"(for example {missing[:3]}); delete them first (store.delete) or restore "
+                "the folder from a backup. Nothing was changed."
+            )
+        folder = persist_dir / "mrl_rag" / str((found.metadata or {})[META + "store_id"])
+        if folder.exists():
+            folder.rename(
+                folder.with_name(f"{folder.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            )
+        store = cls(embedder, client=client, collection=collection, _rebuild_files=True)
+        store.add(texts, ids=ids, metadatas=metas, batch_size=batch_size, upsert=True)
+        del lock
+        return store
