@@ -316,7 +316,9 @@ def evaluate(
         for variant in variants:
             for dim in dims:
                 store.reindex(dim, adaptor=fitted if variant == "adaptor" else None)
+                store.close()  # the probe's process opens the folder itself
                 rss = _serving_rss_mib(Path(tmp), embedder.profile, queries)
+                store = MatryoshkaStore(profile=embedder.profile, path=Path(tmp), collection="eval")
                 configs: list[tuple[str, int | None]] = [("truncated", None)]
                 configs += [("funnel", s) for s in shortlists]
                 for mode, shortlist in configs:
@@ -335,6 +337,7 @@ def evaluate(
                             rss,
                         )
                     )
+        store.close()
     report.recommendation = _recommend(report)
     return report
 

@@ -22,7 +22,7 @@ from mrl_rag import (
     truncate,
 )
 
-from .conftest import TINY_DIM, tiny_profile
+from .conftest import tiny_profile
 
 WORDS = "cat dog bird fish tree river city car train paris london tokyo cheese bread wine coffee tea music film book".split()  # noqa: SIM905
 # 60 distinct word triples: the tiny model sees every text differently (no ties).

@@ -91,20 +91,27 @@ def find_collection(client: ClientAPI, name: str) -> Collection | None:
         return None
 
 
-def create_collection(
-    client: ClientAPI, name: str, metadata: dict[str, Any], hnsw: dict[str, Any]
-) -> Collection:
-    """Create a cosine-space collection whose ``FULL_KEY`` metadata is not indexed."""
-    from chromadb import HnswIndexConfig, Schema, StringInvertedIndexConfig, VectorIndexConfig
+def hnsw_config_of(hnsw: dict[str, Any]) -> Any:
+    """Chroma's ``HnswIndexConfig`` for the settings, or a clear ``ValueError``."""
+    from chromadb import HnswIndexConfig
 
     hnsw = dict(hnsw)
     space = hnsw.pop("space", "cosine")
     if space != "cosine":
         raise ValueError(f"hnsw space must be 'cosine' (scores are cosines), got {space!r}.")
     try:
-        hnsw_config = HnswIndexConfig(**hnsw)
+        return HnswIndexConfig(**hnsw)
     except Exception as exc:
         raise ValueError(f"Invalid hnsw settings {hnsw!r}: {exc}") from None
+
+
+def create_collection(
+    client: ClientAPI, name: str, metadata: dict[str, Any], hnsw: dict[str, Any]
+) -> Collection:
+    """Create a cosine-space collection whose ``FULL_KEY`` metadata is not indexed."""
+    from chromadb import Schema, StringInvertedIndexConfig, VectorIndexConfig
+
+    hnsw_config = hnsw_config_of(hnsw)
     schema = Schema()
     schema.create_index(
         VectorIndexConfig(space="cosine", embedding_function=None, hnsw=hnsw_config)

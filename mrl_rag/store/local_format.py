@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import threading
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,9 +140,7 @@ class LocalFullVectors:
 
     format = "local"
     keeps_records = True
-    _open: ClassVar[weakref.WeakValueDictionary[tuple[int, str], LocalFullVectors]] = (
-        weakref.WeakValueDictionary()
-    )
+    _open: ClassVar[dict[tuple[int, str], LocalFullVectors]] = {}
     _open_lock = threading.Lock()
 
     def __init__(self, directory: Path, dim: int, dtype: FullDType, lock: ProcessLock) -> None:
@@ -163,6 +160,8 @@ class LocalFullVectors:
         self._ends = _Ends(0, 0, 0)
         self._txn = 0
         self._pending: tuple[int, _Ends, _Ends] | None = None  # txn, its start, its end
+        self._key = (os.getpid(), str(directory.resolve()))
+        self._users = 0
 
     # -- opening ---------------------------------------------------------------
 
@@ -179,6 +178,8 @@ class LocalFullVectors:
             lock: The Chroma folder's process lock (held while the files are open).
             create: Whether a missing folder may be created (a new or empty store).
 
+        Every call must be matched by a :meth:`release`.
+
         Raises:
             StoreDamagedError: If the files are missing or damaged.
         """
@@ -187,9 +188,22 @@ class LocalFullVectors:
             files = cls._open.get(key)
             if files is None:
                 files = cls(directory, dim, dtype, lock)
-                files._load(create=create)
+                try:
+                    files._load(create=create)
+                except BaseException:
+                    files.close()
+                    raise
                 cls._open[key] = files
+            files._users += 1
             return files
+
+    def release(self) -> None:
+        """Give back one :meth:`open`; the last one closes the files."""
+        with self._open_lock:
+            self._users -= 1
+            if self._users <= 0:
+                self._open.pop(self._key, None)
+                self.close()
 
     def _damaged(self, path: Path, problem: str) -> StoreDamagedError:
         return StoreDamagedError(

@@ -16,7 +16,6 @@ import contextlib
 import fcntl
 import os
 import threading
-import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -76,22 +75,24 @@ class ProcessLock:
     """An exclusive lock on an embedded Chroma folder, held by one process.
 
     Every store object of this process on the folder shares one instance (see
-    :meth:`acquire`); it is released when the last of them is gone, or when the
-    process ends (also by SIGKILL: the kernel drops ``flock`` locks).
+    :meth:`acquire`); it is released when the last of them is closed, or when
+    the process ends (also by SIGKILL: the kernel drops ``flock`` locks).
     """
 
-    _held: ClassVar[weakref.WeakValueDictionary[tuple[int, str], ProcessLock]] = (
-        weakref.WeakValueDictionary()
-    )
+    _held: ClassVar[dict[tuple[int, str], ProcessLock]] = {}
     _registry_lock = threading.Lock()
 
-    def __init__(self, path: Path, fd: int) -> None:
+    def __init__(self, path: Path, fd: int, key: tuple[int, str]) -> None:
         self.path = path
         self._fd = fd
+        self._key = key
+        self._users = 0
 
     @classmethod
     def acquire(cls, folder: Path) -> ProcessLock:
         """Lock ``folder`` for this process, or raise :class:`StoreLockedError`.
+
+        Every call must be matched by a :meth:`release`.
 
         Args:
             folder: The embedded Chroma folder (``PersistentClient(path=...)``).
@@ -99,29 +100,39 @@ class ProcessLock:
         path = Path(folder).resolve() / "mrl_rag" / "process.lock"
         key = (os.getpid(), str(path))  # a forked child must take the lock itself
         with cls._registry_lock:
-            held = cls._held.get(key)
-            if held is not None:
-                return held
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                owner = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-                os.close(fd)
-                raise StoreLockedError(
-                    f"The embedded Chroma folder {Path(folder)} is open in another process "
-                    f"(pid {owner}). Chroma's PersistentClient serves one process: a second "
-                    "one would not see new records and could corrupt the index. Close the "
-                    "other process, or serve several processes from a Chroma server "
-                    "(`chroma run --path ...` and chromadb.HttpClient)."
-                ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
-            lock = cls(path, fd)
-            cls._held[key] = lock
+            lock = cls._held.get(key)
+            if lock is None:
+                lock = cls(path, cls._lock_file(path, folder), key)
+                cls._held[key] = lock
+            lock._users += 1
             return lock
 
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            os.close(self._fd)  # closing the descriptor drops the flock
+    @staticmethod
+    def _lock_file(path: Path, folder: Path) -> int:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreLockedError(
+                f"The embedded Chroma folder {Path(folder)} is open in another process "
+                f"(pid {owner}). Chroma's PersistentClient serves one process: a second "
+                "one would not see new records and could corrupt the index. Close the "
+                "other process (store.close()), or serve several processes from a Chroma "
+                "server (`chroma run --path ...` and chromadb.HttpClient)."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        return fd
+
+    def release(self) -> None:
+        """Give back one :meth:`acquire`; the last one unlocks the folder."""
+        with self._registry_lock:
+            self._users -= 1
+            if self._users > 0:
+                return
+            self._held.pop(self._key, None)
+            with contextlib.suppress(OSError):
+                os.close(self._fd)  # closing the descriptor drops the flock

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from mrl_rag._adaptor import OrthogonalAdaptor
 from mrl_rag._embedder import MatryoshkaEmbedder
-from mrl_rag._errors import InvalidTextError, StoreDamagedError, StoreMismatchError
+from mrl_rag._errors import InvalidTextError, MRLRagError, StoreDamagedError, StoreMismatchError
 from mrl_rag._profiles import ModelProfile
 from mrl_rag._texts import check_text, check_texts
 from mrl_rag._truncate import check_dim_type, truncate
@@ -180,12 +180,16 @@ class MatryoshkaStore:
             raise TypeError(
                 "Pass either path (for an embedded PersistentClient) or client, not both."
             )
+        self._owns_client = client is None
         if client is None:
             import chromadb
 
             client = chromadb.PersistentClient(path=str(path if path is not None else "mrl_store"))
         self._client = client
         self._name = collection
+        self._closed = False
+        self._files: LocalFullVectors | None = None
+        self._process_lock: ProcessLock | None = None
         persist_dir = _persist_dir(client)
         if full_vectors == "local" and persist_dir is None:
             raise ValueError(
@@ -193,6 +197,25 @@ class MatryoshkaStore:
                 "beside its data); this client is remote or in-memory. Use "
                 "full_vectors='chroma' or 'auto'."
             )
+        try:
+            self._open(
+                persist_dir, search_dim, full_vectors, full_dtype, hnsw, adaptor, _rebuild_files
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(
+        self,
+        persist_dir: Path | None,
+        search_dim: int | None,
+        full_vectors: FullVectorFormat,
+        full_dtype: FullDType,
+        hnsw: Mapping[str, Any] | None,
+        adaptor: OrthogonalAdaptor | None,
+        rebuild_files: bool,
+    ) -> None:
+        client, collection = self._client, self._name
         self._process_lock = ProcessLock.acquire(persist_dir) if persist_dir else None
         rx.recover(client, collection, delete_leftovers=persist_dir is not None)
         existing = lay.find_collection(client, collection)
@@ -221,8 +244,41 @@ class MatryoshkaStore:
                 "own is loaded by itself), or call store.reindex(dim, adaptor=...) to change it."
             )
         self._chroma_format = ChromaFullVectors(self._profile.full_dim, self._full_dtype)
-        self._files: LocalFullVectors | None = None
-        self._files = self._open_files(persist_dir, rebuild=_rebuild_files)
+        self._files = self._open_files(persist_dir, rebuild=rebuild_files)
+
+    def close(self) -> None:
+        """Let go of the store: its files, and its hold on an embedded Chroma folder.
+
+        Another process may open the folder once every store object of this
+        process on it is closed (or the process has ended). Closing twice is
+        harmless; a closed store refuses further calls. Stores are also context
+        managers (``with MatryoshkaStore(...) as store:``).
+        """
+        self._closed = True
+        files, self._files = getattr(self, "_files", None), None
+        lock, self._process_lock = getattr(self, "_process_lock", None), None
+        if files is not None:
+            files.release()
+        if lock is not None:
+            lock.release()
+        if getattr(self, "_owns_client", False):
+            self._owns_client = False
+            with contextlib.suppress(Exception):
+                self._client.close()
+
+    def __enter__(self) -> MatryoshkaStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise MRLRagError(f"The store on collection {self._name!r} is closed; open it again.")
 
     # -- opening -----------------------------------------------------------
 
@@ -243,10 +299,17 @@ class MatryoshkaStore:
         meta[META + "search_dim"] = dim
         meta[META + "store_id"] = store_id
         meta[META + "adaptor"] = adaptor.fingerprint if adaptor is not None else ""
-        if adaptor is not None:  # complete before the collection that names it exists
-            self._check_adaptor(adaptor)
-            lay.save_adaptor(self._client, store_id, adaptor, self._profile.name)
-        return lay.create_collection(self._client, self._name, meta, dict(hnsw or {}))
+        lay.hnsw_config_of(dict(hnsw or {}))  # bad settings fail before anything is written
+        if adaptor is None:
+            return lay.create_collection(self._client, self._name, meta, dict(hnsw or {}))
+        self._check_adaptor(adaptor)
+        # The rotation is complete before the collection that names it exists.
+        lay.save_adaptor(self._client, store_id, adaptor, self._profile.name)
+        try:
+            return lay.create_collection(self._client, self._name, meta, dict(hnsw or {}))
+        except BaseException:
+            lay.drop_adaptor(self._client, store_id, adaptor.fingerprint)
+            raise
 
     def _layout_of(self, collection: Collection) -> Layout:
         meta = collection.metadata or {}
@@ -333,6 +396,7 @@ class MatryoshkaStore:
         A store object that holds a collection another store object has retired
         gets an error from Chroma; it then looks the name up again and retries.
         """
+        self._check_open()
         if self._files is not None and self._files.has_pending:
             self._files.recover(lambda batch: self._apply(self._layout, batch))
         layout = self._layout
@@ -502,6 +566,7 @@ class MatryoshkaStore:
 
     def _write(self, batch: WriteBatch) -> None:
         """Write one batch: through the local log, or straight into Chroma."""
+        self._check_open()
         if self._files is None:
             self._call(lambda layout: self._apply(layout, batch))
             return
@@ -906,6 +971,20 @@ class MatryoshkaStore:
         if persist_dir is None:
             raise ValueError("repair is for stores in an embedded PersistentClient folder.")
         lock = ProcessLock.acquire(persist_dir)
+        try:
+            return cls._repair(embedder, client, persist_dir, collection, batch_size)
+        finally:
+            lock.release()
+
+    @classmethod
+    def _repair(
+        cls,
+        embedder: MatryoshkaEmbedder,
+        client: ClientAPI,
+        persist_dir: Path,
+        collection: str,
+        batch_size: int,
+    ) -> MatryoshkaStore:
         found = lay.find_collection(client, collection)
         if found is None:
             raise ValueError(f"No collection {collection!r} in {persist_dir}.")
@@ -930,5 +1009,4 @@ class MatryoshkaStore:
             )
         store = cls(embedder, client=client, collection=collection, _rebuild_files=True)
         store.add(texts, ids=ids, metadatas=metas, batch_size=batch_size, upsert=True)
-        del lock
         return store
