@@ -380,9 +380,9 @@ def test_repair_rebuilds_the_full_vectors_with_the_model(tmp_path: Path, tiny_mo
         SentenceTransformer(str(tiny_model_path), device="cpu"), profile=tiny_profile()
     )
     path = tmp_path / "db"
-    texts = [f"text {i} about cats and dogs {i % 7}" for i in range(50)]
+    from .test_store import TEXTS as texts
     store = MatryoshkaStore(embedder, path=path, collection="col", search_dim=8)
-    store.add(texts, metadatas=[{"i": i} for i in range(50)])
+    store.add(texts, metadatas=[{"i": i} for i in range(len(texts))])
     folder = next(p for p in (path / "mrl_rag").iterdir() if p.is_dir())
     release(store)
     (folder / "vectors.float32").write_bytes(b"")
@@ -390,13 +390,15 @@ def test_repair_rebuilds_the_full_vectors_with_the_model(tmp_path: Path, tiny_mo
         MatryoshkaStore(embedder, path=path, collection="col")
     gc.collect()
     repaired = MatryoshkaStore.repair(embedder, path=path, collection="col")
-    own = embedder.encode([texts[7]], input_type="document")[0]
-    hits = repaired.search_by_vector(own, k=1)
-    assert hits[0].text == texts[7] and hits[0].metadata == {"i": 7}
-    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    got = repaired.get(repaired.collection.get()["ids"])
+    assert sorted((r.metadata["i"], r.text) for r in got) == list(enumerate(texts))
     np.testing.assert_allclose(
-        repaired.full_vectors([hits[0].id]), embedder.encode([texts[7]]), atol=1e-5
+        repaired.full_vectors([r.id for r in got]),
+        embedder.encode([r.text for r in got], input_type="document"),
+        atol=1e-5,
     )
+    hit = repaired.search_by_vector(embedder.encode([texts[7]], input_type="document")[0], k=1)
+    assert hit[0].score == pytest.approx(1.0, abs=1e-5)
     assert any(".damaged-" in p.name for p in (path / "mrl_rag").iterdir())
 
 
