@@ -205,7 +205,8 @@ class LocalFullVectors:
                 self._open.pop(self._key, None)
                 self.close()
 
-    def _damaged(self, path: Path, problem: str) -> StoreDamagedError:
+    def damaged(self, path: Path, problem: str) -> StoreDamagedError:
+        """The error for a damaged file: what is wrong, and how to repair it."""
         return StoreDamagedError(
             f"{path} {problem}. The store will not answer from damaged files. Restore the "
             "folder from a backup, or rebuild its full vectors from the texts kept in "
@@ -218,13 +219,13 @@ class LocalFullVectors:
         paths = (self.log_path, self.vectors_path, self.records_path)
         if not self.directory.exists():
             if not create:
-                raise self._damaged(self.directory, "is missing")
+                raise self.damaged(self.directory, "is missing")
             self.directory.mkdir(parents=True)
         present = {name: path.exists() for name, path in zip(names, paths, strict=True)}
         if not present["log"] and any(
             p.exists() and p.stat().st_size for p in (self.vectors_path, self.records_path)
         ):
-            raise self._damaged(self.log_path, "is missing while the vectors and records remain")
+            raise self.damaged(self.log_path, "is missing while the vectors and records remain")
         for name, path in zip(names, paths, strict=True):
             self._fds[name] = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         raw = _pread_all(self._fds["log"], os.fstat(self._fds["log"]).st_size, 0)
@@ -235,7 +236,7 @@ class LocalFullVectors:
         last = int(commits[-1]) if len(commits) else -1
         if not valid[: last + 1].all():
             bad = int(np.flatnonzero(~valid[: last + 1])[0])
-            raise self._damaged(
+            raise self.damaged(
                 self.log_path, f"has a damaged entry ({bad}) before its last commit"
             )
         committed = entries[: last + 1]
@@ -244,11 +245,11 @@ class LocalFullVectors:
             self._ends = _Ends(last + 1, int(end["row"]), int(end["offset"]))
             self._txn = int(end["txn"])
         if os.fstat(self._fds["vectors"]).st_size < self._ends.rows * self.row_bytes:
-            raise self._damaged(
+            raise self.damaged(
                 self.vectors_path, f"is shorter than its log says ({self._ends.rows} rows)"
             )
         if os.fstat(self._fds["records"]).st_size < self._ends.records:
-            raise self._damaged(
+            raise self.damaged(
                 self.records_path, f"is shorter than its log says ({self._ends.records} bytes)"
             )
         data = committed[np.isin(committed["op"], (PUT, DELETE))]
@@ -442,7 +443,7 @@ class LocalFullVectors:
             while p < len(his) and his[p] == wanted[i, 0] and los[p] != wanted[i, 1]:
                 p += 1
             if p >= len(his) or his[p] != wanted[i, 0] or los[p] != wanted[i, 1]:
-                raise self._damaged(
+                raise self.damaged(
                     self.log_path,
                     f"has no entry for record {ids[i]!r}, which Chroma holds (the files do "
                     "not belong to this collection, or were replaced)",
@@ -452,11 +453,13 @@ class LocalFullVectors:
 
     def _read_rows(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         out = np.empty((len(rows), self.dim), dtype=self.dtype)
+        if not len(rows):
+            return out.astype(np.float32)
         buffer = memoryview(out).cast("B")
         size, fd = self.row_bytes, self._fds["vectors"]
         for i, row in enumerate(rows.tolist()):
             if os.preadv(fd, [buffer[i * size : (i + 1) * size]], row * size) != size:
-                raise self._damaged(self.vectors_path, f"ends before row {row}")
+                raise self.damaged(self.vectors_path, f"ends before row {row}")
         return out.astype(np.float32, copy=False)
 
     def read(self, entries: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
@@ -475,7 +478,7 @@ class LocalFullVectors:
                 line = json.loads(blob)
                 out.append(Record(line["i"], line["t"], line["m"]))
             except (ValueError, KeyError):
-                raise self._damaged(
+                raise self.damaged(
                     self.records_path, f"has a damaged line at byte {offset}"
                 ) from None
         return out

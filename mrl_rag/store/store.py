@@ -338,13 +338,18 @@ class MatryoshkaStore:
             self._process_lock,  # type: ignore[arg-type]
             create=count == 0 or rebuild,
         )
-        if files.has_pending:
-            files.recover(lambda batch: self._apply(self._layout, batch))
-        if not rebuild and files.live_count() != count:
-            raise files._damaged(
-                files.log_path,
-                f"lists {files.live_count()} records but the collection holds {count}",
-            )
+        try:
+            if files.has_pending:
+                files.recover(lambda batch: self._apply(self._layout, batch))
+                count = self._layout.collection.count()
+            if not rebuild and files.live_count() != count:
+                raise files.damaged(
+                    files.log_path,
+                    f"lists {files.live_count()} records but the collection holds {count}",
+                )
+        except BaseException:
+            files.release()
+            raise
         return files
 
     # -- properties --------------------------------------------------------
