@@ -380,7 +380,9 @@ def test_repair_rebuilds_the_full_vectors_with_the_model(tmp_path: Path, tiny_mo
         SentenceTransformer(str(tiny_model_path), device="cpu"), profile=tiny_profile()
     )
     path = tmp_path / "db"
-    from .test_store import TEXTS as texts
+    from .test_store import TEXTS
+
+    texts = TEXTS
     store = MatryoshkaStore(embedder, path=path, collection="col", search_dim=8)
     store.add(texts, metadatas=[{"i": i} for i in range(len(texts))])
     folder = next(p for p in (path / "mrl_rag").iterdir() if p.is_dir())

@@ -236,9 +236,7 @@ class LocalFullVectors:
         last = int(commits[-1]) if len(commits) else -1
         if not valid[: last + 1].all():
             bad = int(np.flatnonzero(~valid[: last + 1])[0])
-            raise self.damaged(
-                self.log_path, f"has a damaged entry ({bad}) before its last commit"
-            )
+            raise self.damaged(self.log_path, f"has a damaged entry ({bad}) before its last commit")
         committed = entries[: last + 1]
         if last >= 0:
             end = committed[-1]
