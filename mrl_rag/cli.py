@@ -1,4 +1,8 @@
-"""The ``mrl-rag`` command line: ``mrl-rag eval`` picks a dimension from measurements."""
+"""The ``mrl-rag`` command line.
+
+``mrl-rag eval`` picks a dimension from measurements; ``mrl-rag repair``
+rebuilds a store's damaged full-vector files from the texts kept in Chroma.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -26,11 +31,7 @@ def _parser() -> argparse.ArgumentParser:
             "of full-dimension nDCG@10."
         ),
     )
-    ev.add_argument("--model", required=True, help="hub id or local sentence-transformers folder")
-    ev.add_argument("--profile", help="registered profile name, for a local copy of a known model")
-    ev.add_argument("--trust-remote-code", action="store_true", help="allow the model's hub code")
-    ev.add_argument("--device", help="cpu, cuda, mps (default: picked for you)")
-    ev.add_argument("--batch-size", type=int, default=32)
+    _model_arguments(ev)
     data = ev.add_mutually_exclusive_group(required=True)
     data.add_argument(
         "--beir", type=Path, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv"
@@ -57,12 +58,67 @@ def _parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--out", type=Path, default=Path("mrl-rag-eval"), help="output folder")
     ev.add_argument("--cache-dir", type=Path, help="where full vectors are cached")
+    rp = sub.add_parser(
+        "repair",
+        help="rebuild a store's damaged full-vector files from the texts in Chroma",
+        description=(
+            "Re-embed every record of a local-format store from the text Chroma holds, "
+            "into fresh full-vector files; the damaged folder is kept beside them. Records "
+            "without text cannot be rebuilt: then nothing is changed."
+        ),
+    )
+    rp.add_argument("path", type=Path, help="the embedded Chroma folder of the store")
+    rp.add_argument("--collection", default="mrl_rag", help="the store's collection")
+    _model_arguments(rp)
     return parser
+
+
+def _model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", required=True, help="hub id or local sentence-transformers folder"
+    )
+    parser.add_argument(
+        "--profile", help="registered profile name, for a local copy of a known model"
+    )
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="allow the model's hub code"
+    )
+    parser.add_argument("--device", help="cpu, cuda, mps (default: picked for you)")
+    parser.add_argument("--batch-size", type=int, default=32)
+
+
+def _embedder(args: argparse.Namespace, *, progress: bool) -> Any:
+    from mrl_rag._embedder import MatryoshkaEmbedder
+
+    return MatryoshkaEmbedder(
+        args.model,
+        profile=args.profile,
+        device=args.device,
+        batch_size=args.batch_size,
+        trust_remote_code=args.trust_remote_code,
+        show_progress_bar=progress,
+    )
+
+
+def _repair(args: argparse.Namespace) -> int:
+    from mrl_rag.store import MatryoshkaStore
+
+    if not (args.path / "chroma.sqlite3").is_file():
+        print(f"mrl-rag repair: no Chroma store at {args.path}", file=sys.stderr)
+        return 2
+    store = MatryoshkaStore.repair(
+        _embedder(args, progress=True), path=args.path, collection=args.collection
+    )
+    print(f"Repaired {args.collection!r} in {args.path}: {store.count()} records re-embedded.")
+    store.close()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "repair":
+        return _repair(args)
     from mrl_rag._advisor import (
         evaluate,
         format_table,
@@ -71,20 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_store,
         write_outputs,
     )
-    from mrl_rag._embedder import MatryoshkaEmbedder
 
     if args.beir is None and args.queries is None:
         source = "--docs" if args.docs is not None else "--store"
         print(f"mrl-rag eval: {source} needs --queries (a file of sample queries)", file=sys.stderr)
         return 2
-    embedder = MatryoshkaEmbedder(
-        args.model,
-        profile=args.profile,
-        device=args.device,
-        batch_size=args.batch_size,
-        trust_remote_code=args.trust_remote_code,
-        show_progress_bar=False,
-    )
+    embedder = _embedder(args, progress=False)
     doc_vectors = None
     if args.beir is not None:
         data = load_beir(args.beir)

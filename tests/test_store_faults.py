@@ -479,3 +479,27 @@ def test_metadata_round_trips_the_same_through_search_get_and_filters(
     )
     found = store.search_by_vector(fk.vector("m1", 1), k=5, where={"big": 2**63 - 1})
     assert [h.id for h in found] == ["m1"]
+
+
+def test_repair_command(tmp_path: Path, tiny_model_path) -> None:
+    from mrl_rag import MatryoshkaEmbedder
+    from mrl_rag.cli import main
+
+    from .test_store import TEXTS
+
+    embedder = MatryoshkaEmbedder(tiny_model_path)
+    path = tmp_path / "db"
+    with MatryoshkaStore(embedder, path=path, collection="docs", search_dim=8) as store:
+        store.add(TEXTS[:20])
+    folder = next(p for p in (path / "mrl_rag").iterdir() if p.is_dir())
+    (folder / "log.bin").unlink()
+    assert main(["repair", str(tmp_path / "nowhere"), "--model", str(tiny_model_path)]) == 2
+    args = ["repair", str(path), "--collection", "docs", "--model", str(tiny_model_path)]
+    assert main(args) == 0
+    with MatryoshkaStore(embedder, path=path, collection="docs") as store:
+        got = store.get(store.collection.get()["ids"])
+        np.testing.assert_allclose(
+            store.full_vectors([r.id for r in got]),
+            embedder.encode([r.text for r in got], input_type="document"),
+            atol=1e-5,
+        )
