@@ -84,7 +84,9 @@ def base(path: Path, fmt: str):
 
 def run(op: str, path: Path, fmt: str) -> None:
     """One operation, in small steps (each step is one transaction)."""
-    if op == "add":
+    if op == "base":
+        base(path, fmt).close()
+    elif op == "add":
         store = open_store(path, fmt, search_dim=8)
         print("ready", flush=True)
         for start in range(0, N, STEP):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,19 +59,33 @@ def release(*stores: MatryoshkaStore) -> None:
         store.close()
 
 
-def op_duration(op: str, fmt: str, tmp_path: Path) -> float:
-    child = spawn(op, str(tmp_path / "timing"), fmt)
+def op_duration(op: str, fmt: str, path: Path) -> float:
+    child = spawn(op, str(path), fmt)
     wait_ready(child)
     start = time.monotonic()
-    _out, err = child.communicate(timeout=300)
+    _, err = child.communicate(timeout=300)
     assert child.returncode == 0, err
     return time.monotonic() - start
+
+
+def run_child(*args: str) -> None:
+    child = spawn(*args)
+    _, err = child.communicate(timeout=300)
+    assert child.returncode == 0, err
 
 
 @pytest.mark.parametrize("fmt", ["local", "chroma"])
 @pytest.mark.parametrize("op", ["add", "upsert", "delete", "reindex"])
 def test_sigkill_at_random_moments_keeps_the_invariant(op: str, fmt: str, tmp_path: Path) -> None:
-    duration = op_duration(op, fmt, tmp_path)
+    # Every trial starts from a copy of one base store (made by a process of its own).
+    start = tmp_path / "start"
+    if op != "add":
+        run_child("base", str(start), fmt)
+    else:
+        start.mkdir()
+    timing = tmp_path / "timing"
+    shutil.copytree(start, timing)
+    duration = op_duration(op, fmt, timing)
     rng = random.Random(f"{op}-{fmt}")
     final = fk.expected_final(op)
     kills = attempts = 0
@@ -78,14 +93,28 @@ def test_sigkill_at_random_moments_keeps_the_invariant(op: str, fmt: str, tmp_pa
         attempts += 1
         assert attempts <= 2 * KILLS, f"only {kills} kills landed in {attempts} runs"
         path = tmp_path / f"trial{attempts}"
+        shutil.copytree(start, path)
         child = spawn(op, str(path), fmt)
         wait_ready(child)
-        time.sleep(rng.uniform(0, duration))
+        delay = rng.uniform(0, duration)
+        time.sleep(delay)
         child.send_signal(signal.SIGKILL)
         child.communicate(timeout=60)
-        kills += child.returncode == -signal.SIGKILL
+        killed = child.returncode == -signal.SIGKILL
+        kills += killed
+        if not killed:
+            duration *= 0.8  # it ran faster than when timed: aim earlier
+        try:
+            check_trial(op, fmt, path, final)
+        except BaseException as exc:
+            raise AssertionError(f"trial {attempts}, killed {delay:.3f} s in: {exc!r}") from exc
+        shutil.rmtree(path)
 
-        store = fk.open_store(path, fmt)
+
+def check_trial(op: str, fmt: str, path: Path, final: dict[str, int]) -> None:
+    """The invariant after the kill, then after a rerun that completes the operation."""
+    store = fk.open_store(path, fmt)
+    try:
         allowed = {i: {1, 2} if op == "upsert" else {1} for i in fk.ids()}
         held = fk.check_invariant(store, allowed)
         if op in ("upsert", "reindex"):
@@ -94,15 +123,12 @@ def test_sigkill_at_random_moments_keeps_the_invariant(op: str, fmt: str, tmp_pa
             assert set(final) <= set(held)
         if op == "reindex":
             assert store.search_dim in (8, 16)
-        # The same operation, run again, completes.
-        if op == "reindex":
             store.reindex(16, adaptor=store.fit_adaptor())
-            held = fk.check_invariant(store)
         else:
             fk.run(op, path, fmt)
-            held = fk.check_invariant(store)
-        assert held == final
-        release(store)
+        assert fk.check_invariant(store) == final
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("fmt", ["local", "chroma"])

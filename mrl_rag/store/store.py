@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 #: (at least ``k``). See docs/funnel.md for the recall this buys.
 DEFAULT_SHORTLIST = 300
 _GET_PAGE = 1000
-_SWAP_WAIT_S = 5.0
+_SWAP_WAIT_S = 1.0
 
 FullVectorFormat = Literal["auto", "local", "chroma"]
 T = TypeVar("T")
