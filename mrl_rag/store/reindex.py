@@ -19,6 +19,7 @@ the new one after it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,17 +30,87 @@ import numpy.typing as npt
 from mrl_rag._adaptor import OrthogonalAdaptor
 from mrl_rag._errors import MRLRagError
 from mrl_rag._truncate import truncate
-from mrl_rag.store.layout import find_collection, internal_name, mark, owned_internals, unmark
+from mrl_rag.store import layout as lay
+from mrl_rag.store.layout import (
+    META,
+    Layout,
+    find_collection,
+    internal_name,
+    mark,
+    owned_internals,
+    unmark,
+)
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
-__all__ = ["copy_into", "recover", "swap"]
+__all__ = ["copy_into", "rebuild", "recover", "swap"]
 
 logger = logging.getLogger(__name__)
 
 ReadFull = Callable[[Sequence[str], Sequence[Any]], npt.NDArray[np.float32]]
+LockFactory = Callable[[], contextlib.AbstractContextManager[Any]]
+
+
+def rebuild(
+    client: ClientAPI,
+    home: str,
+    *,
+    store_id: str,
+    model: str,
+    held: Layout,
+    target: Layout,
+    read_full: ReadFull,
+    batch_size: int,
+    read_lock: LockFactory,
+    swap_lock: LockFactory,
+    install: Callable[[Layout], None],
+) -> None:
+    """Build ``target``'s index beside ``held``'s, then swap it in (steps 1 to 4).
+
+    Args:
+        client: The Chroma client.
+        home: The store's collection name.
+        store_id: The store's id (names its adaptor side collections).
+        model: The model's name (recorded with an adaptor).
+        held: The serving layout.
+        target: The new search dimension and adaptor (its collection is unused).
+        read_full: Reads stored full vectors by ids and Chroma metadata.
+        batch_size: Records copied per step.
+        read_lock: Held while copying (no write commits meanwhile).
+        swap_lock: Held while swapping (searches wait).
+        install: Called with the new layout, under ``swap_lock``.
+    """
+    old_fp = held.adaptor.fingerprint if held.adaptor is not None else ""
+    new_fp = target.adaptor.fingerprint if target.adaptor is not None else ""
+    if target.adaptor is not None and new_fp != old_fp:
+        lay.save_adaptor(client, store_id, target.adaptor, model)  # complete before use
+    token = lay.new_token()
+    meta = dict(held.collection.metadata or {})
+    meta[META + "search_dim"] = target.search_dim
+    meta[META + "adaptor"] = new_fp
+    building = internal_name(home, "reindex", token)
+    try:
+        new = lay.create_collection(
+            client, building, mark(meta, home, token), lay.hnsw_settings(held.collection)
+        )
+        with read_lock():
+            copy_into(
+                held.collection, new, read_full, target.search_dim, target.adaptor, batch_size
+            )
+    except BaseException:
+        # Leave nothing behind but the old index, which is unchanged.
+        if find_collection(client, building) is not None:
+            client.delete_collection(building)
+        if target.adaptor is not None and new_fp != old_fp:
+            lay.drop_adaptor(client, store_id, new_fp)
+        raise
+    with swap_lock():
+        new = swap(client, home, held.collection, new, token)
+        install(Layout(new, target.search_dim, target.adaptor))
+    if old_fp and new_fp != old_fp:
+        lay.drop_adaptor(client, store_id, old_fp)
 
 
 def recover(client: ClientAPI, home: str, *, delete_leftovers: bool) -> None:

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from mrl_rag._adaptor import OrthogonalAdaptor
 from mrl_rag._embedder import MatryoshkaEmbedder
-from mrl_rag._errors import InvalidTextError, MRLRagError, StoreDamagedError, StoreMismatchError
+from mrl_rag._errors import InvalidTextError, MRLRagError, StoreMismatchError
 from mrl_rag._profiles import ModelProfile
 from mrl_rag._texts import check_text, check_texts
 from mrl_rag._truncate import check_dim_type, truncate
@@ -38,6 +38,7 @@ from mrl_rag.store.validation import (
     check_metadatas,
     check_vectors,
 )
+from mrl_rag.store.writes import apply_batch
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -71,7 +72,7 @@ def default_search_dim(profile: ModelProfile) -> int:
     return min(profile.full_dim, max(32, -(-int(floor) // 32) * 32))
 
 
-def _persist_dir(client: ClientAPI) -> Path | None:
+def persist_dir_of(client: ClientAPI) -> Path | None:
     settings = client.get_settings()
     impl = str(settings.chroma_api_impl).lower()
     if "fastapi" in impl or "http" in impl:
@@ -190,7 +191,7 @@ class MatryoshkaStore:
         self._closed = False
         self._files: LocalFullVectors | None = None
         self._process_lock: ProcessLock | None = None
-        persist_dir = _persist_dir(client)
+        persist_dir = persist_dir_of(client)
         if full_vectors == "local" and persist_dir is None:
             raise ValueError(
                 "full_vectors='local' needs an embedded PersistentClient (the file lives "
@@ -581,40 +582,8 @@ class MatryoshkaStore:
             self._apply(self._layout, batch)
 
     def _apply(self, layout: Layout, batch: WriteBatch) -> None:
-        """The one Chroma write: one upsert (or one delete) that Chroma applies whole."""
-        col = layout.collection
-        if batch.deletes:
-            col.delete(ids=batch.deletes)
-            return
-        if not batch.puts:
-            return
-        ids = [r.id for r in batch.puts]
-        metadatas: list[dict[str, Any]] = [dict(r.metadata) for r in batch.puts]
-        documents: list[str | None] = [r.text for r in batch.puts]
-        if batch.replacing:
-            # Chroma's upsert merges into an existing record: it keeps metadata keys the
-            # new write leaves out and the old document when the new one has none. A
-            # replacement clears them (a None value drops a key; "" clears a document,
-            # which reads map back to None: stored texts are never empty).
-            old = col.get(ids=ids, include=["metadatas", "documents"])
-            old_meta = dict(zip(old["ids"], old["metadatas"], strict=True))
-            for i, record_id in enumerate(ids):
-                if record_id in old_meta:
-                    for key in old_meta[record_id] or {}:
-                        metadatas[i].setdefault(key, None)
-                    if documents[i] is None:
-                        documents[i] = ""
-        if self._full_format == "chroma":
-            for meta, fragment in zip(
-                metadatas, self._chroma_format.encode(batch.full), strict=True
-            ):
-                meta.update(fragment)
-        col.upsert(
-            ids=ids,
-            embeddings=truncate(layout.search_view(batch.full), layout.search_dim),
-            metadatas=[m or None for m in metadatas],  # type: ignore[misc]
-            documents=documents if any(d is not None for d in documents) else None,  # type: ignore[arg-type]
-        )
+        chroma = self._chroma_format if self._full_format == "chroma" else None
+        apply_batch(layout, batch, chroma)
 
     def delete(
         self, ids: Sequence[str] | None = None, *, where: Mapping[str, Any] | None = None
@@ -891,53 +860,34 @@ class MatryoshkaStore:
         batch_size = check_dim_type(batch_size, name="batch_size")
         if not (adaptor is None or (isinstance(adaptor, str) and adaptor == "keep")):
             self._check_adaptor(adaptor)  # type: ignore[arg-type]
-        writer = self._files.writer if self._files is not None else contextlib.nullcontext()
-        with writer:
+        files = self._files
+        writer = files.writer if files is not None else contextlib.nullcontext()
+        with writer:  # no write of this process commits while the copy runs
             rx.recover(self._client, self._name, delete_leftovers=True)
             self._call(lambda layout: layout.collection.count())  # follow a swap made elsewhere
             held = self._layout
-            old_adaptor = held.adaptor
-            new_adaptor = old_adaptor if adaptor == "keep" else adaptor
-            old_fp = old_adaptor.fingerprint if old_adaptor is not None else ""
-            new_fp = new_adaptor.fingerprint if new_adaptor is not None else ""  # type: ignore[union-attr]
-            if new_adaptor is not None and new_fp != old_fp:
-                lay.save_adaptor(self._client, self._store_id, new_adaptor, self._profile.name)  # type: ignore[arg-type]
-            token = lay.new_token()
-            meta = dict(held.collection.metadata or {})
-            meta[META + "search_dim"] = new_dim
-            meta[META + "adaptor"] = new_fp
-            building = lay.internal_name(self._name, "reindex", token)
-            try:
-                new = lay.create_collection(
-                    self._client,
-                    building,
-                    lay.mark(meta, self._name, token),
-                    lay.hnsw_settings(held.collection),
-                )
-                with self._read_lock():  # a consistent copy: no write commits meanwhile
-                    rx.copy_into(
-                        held.collection,
-                        new,
-                        self._read_full,
-                        new_dim,
-                        new_adaptor,
-                        batch_size,  # type: ignore[arg-type]
-                    )
-            except BaseException:
-                # Leave nothing behind but the old index, which is unchanged.
-                if lay.find_collection(self._client, building) is not None:
-                    self._client.delete_collection(building)
-                if new_adaptor is not None and new_fp != old_fp:
-                    lay.drop_adaptor(self._client, self._store_id, new_fp)
-                raise
-            swap_lock = (
-                self._files.rw.write() if self._files is not None else contextlib.nullcontext()
+            target = Layout(
+                held.collection,
+                new_dim,
+                held.adaptor if adaptor == "keep" else adaptor,  # type: ignore[arg-type]
             )
-            with swap_lock:
-                new = rx.swap(self._client, self._name, held.collection, new, token)
-                self._layout = Layout(new, new_dim, new_adaptor)  # type: ignore[arg-type]
-            if old_adaptor is not None and new_fp != old_fp:
-                lay.drop_adaptor(self._client, self._store_id, old_fp)
+
+            def install(layout: Layout) -> None:
+                self._layout = layout
+
+            rx.rebuild(
+                self._client,
+                self._name,
+                store_id=self._store_id,
+                model=self._profile.name,
+                held=held,
+                target=target,
+                read_full=self._read_full,
+                batch_size=batch_size,
+                read_lock=self._read_lock,
+                swap_lock=files.rw.write if files is not None else contextlib.nullcontext,
+                install=install,
+            )
 
     # -- repair --------------------------------------------------------------
 
@@ -968,50 +918,8 @@ class MatryoshkaStore:
         Returns:
             The repaired store, open.
         """
-        import chromadb
+        from mrl_rag.store.repair import repair
 
-        if client is None:
-            client = chromadb.PersistentClient(path=str(path if path is not None else "mrl_store"))
-        persist_dir = _persist_dir(client)
-        if persist_dir is None:
-            raise ValueError("repair is for stores in an embedded PersistentClient folder.")
-        lock = ProcessLock.acquire(persist_dir)
-        try:
-            return cls._repair(embedder, client, persist_dir, collection, batch_size)
-        finally:
-            lock.release()
-
-    @classmethod
-    def _repair(
-        cls,
-        embedder: MatryoshkaEmbedder,
-        client: ClientAPI,
-        persist_dir: Path,
-        collection: str,
-        batch_size: int,
-    ) -> MatryoshkaStore:
-        found = lay.find_collection(client, collection)
-        if found is None:
-            raise ValueError(f"No collection {collection!r} in {persist_dir}.")
-        lay.check_compatible(found, embedder.profile, "local", "float32", None)
-        ids, texts, metas = [], [], []
-        for offset in range(0, found.count(), _GET_PAGE):
-            page = found.get(include=["documents", "metadatas"], limit=_GET_PAGE, offset=offset)
-            ids += page["ids"]
-            texts += page["documents"]
-            metas += [_public(m) for m in page["metadatas"]]
-        missing = [i for i, t in zip(ids, texts, strict=True) if not t]
-        if missing:
-            raise StoreDamagedError(
-                f"{len(missing)} records have no text in Chroma and cannot be re-embedded "
-                f"(for example {missing[:3]}); delete them first (store.delete) or restore "
-                "the folder from a backup. Nothing was changed."
-            )
-        folder = persist_dir / "mrl_rag" / str((found.metadata or {})[META + "store_id"])
-        if folder.exists():
-            folder.rename(
-                folder.with_name(f"{folder.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-            )
-        store = cls(embedder, client=client, collection=collection, _rebuild_files=True)
-        store.add(texts, ids=ids, metadatas=metas, batch_size=batch_size, upsert=True)
-        return store
+        return repair(
+            cls, embedder, collection=collection, path=path, client=client, batch_size=batch_size
+        )

@@ -1,0 +1,54 @@
+"""The one Chroma write: a batch as one upsert (or one delete), which Chroma applies whole."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mrl_rag._truncate import truncate
+from mrl_rag.store.chroma_format import ChromaFullVectors
+from mrl_rag.store.layout import Layout
+from mrl_rag.store.records import WriteBatch
+
+__all__ = ["apply_batch"]
+
+
+def apply_batch(layout: Layout, batch: WriteBatch, chroma: ChromaFullVectors | None) -> None:
+    """Write ``batch`` into the serving collection in one Chroma call.
+
+    Args:
+        layout: The serving collection, its search dimension and adaptor.
+        batch: Records to put (or ids to delete; a batch never holds both).
+        chroma: The ``chroma`` format, which puts the full vectors into the
+            records' metadata; ``None`` for the ``local`` format.
+    """
+    col = layout.collection
+    if batch.deletes:
+        col.delete(ids=batch.deletes)
+        return
+    if not batch.puts:
+        return
+    ids = [r.id for r in batch.puts]
+    metadatas: list[dict[str, Any]] = [dict(r.metadata) for r in batch.puts]
+    documents: list[str | None] = [r.text for r in batch.puts]
+    if batch.replacing:
+        # Chroma's upsert merges into an existing record: it keeps metadata keys the
+        # new write leaves out and the old document when the new one has none. A
+        # replacement clears them (a None value drops a key; "" clears a document,
+        # which reads map back to None: stored texts are never empty).
+        old = col.get(ids=ids, include=["metadatas", "documents"])
+        old_meta = dict(zip(old["ids"], old["metadatas"], strict=True))
+        for i, record_id in enumerate(ids):
+            if record_id in old_meta:
+                for key in old_meta[record_id] or {}:
+                    metadatas[i].setdefault(key, None)
+                if documents[i] is None:
+                    documents[i] = ""
+    if chroma is not None:
+        for meta, fragment in zip(metadatas, chroma.encode(batch.full), strict=True):
+            meta.update(fragment)
+    col.upsert(
+        ids=ids,
+        embeddings=truncate(layout.search_view(batch.full), layout.search_dim),
+        metadatas=[m or None for m in metadatas],  # type: ignore[misc]
+        documents=documents if any(d is not None for d in documents) else None,  # type: ignore[arg-type]
+    )
