@@ -166,12 +166,13 @@ def test_refused_writes_change_nothing(fmt: str, tmp_path: Path, monkeypatch) ->
     new_vec = fk.vector("r0000", 9)[None]
     bad_writes = [
         ({"metadatas": [{"": 1}]}, "keys must be non-empty"),
-        ({"metadatas": [{"#document": 1}]}, "starting with '#' or '\\$'"),
-        ({"metadatas": [{"$and": 1}]}, "starting with '#' or '\\$'"),
+        ({"metadatas": [{"#document": 1}]}, "has key '[#$][a-z]*'; Chroma reserves"),
+        ({"metadatas": [{"$and": 1}]}, "has key '[#$][a-z]*'; Chroma reserves"),
         ({"metadatas": [{"n": 2**64}]}, "outside Chroma's 64-bit integers"),
         ({"metadatas": [{"n": float("nan")}]}, "only finite floats"),
         ({"metadatas": [{"n": [1.5, float("nan")]}]}, "only finite floats"),
         ({"metadatas": [{"n": []}]}, "must be non-empty"),
+        ({"metadatas": [{"chroma:foo": "v"}]}, "'chroma:'"),
         ({"texts": ["bad \ud800 text"]}, "lone surrogate"),
     ]
     for kwargs, message in bad_writes:
@@ -185,6 +186,10 @@ def test_refused_writes_change_nothing(fmt: str, tmp_path: Path, monkeypatch) ->
             store.add_vectors(one, vectors, texts=["NEW text"], upsert=True)
     with pytest.raises(ValueError, match="lone surrogate"):
         store.add_vectors(["bad\ud800id"], new_vec)
+    blind = np.zeros((1, fk.DIM), dtype=np.float32)
+    blind[0, -1] = 1.0  # zero in the first search_dim dims: the first stage could never find it
+    with pytest.raises(ValueError, match=r"full_vectors\[0\] is zero in its first 8 dimensions"):
+        store.add_vectors(["blind"], blind)
     # A refusal that only Chroma itself makes: the side files are cut back.
     from chromadb.api.models.Collection import Collection
     from chromadb.errors import InvalidArgumentError
@@ -529,3 +534,121 @@ def test_repair_command(tmp_path: Path, tiny_model_path) -> None:
             embedder.encode([r.text for r in got], input_type="document"),
             atol=1e-5,
         )
+
+
+# -- found in review: races between store objects and threads of one process ---
+
+
+@pytest.mark.parametrize("fmt", ["local", "chroma"])
+def test_opening_while_another_thread_writes(fmt: str, tmp_path: Path) -> None:
+    """No false 'damaged' report from comparing counts in the middle of a write."""
+    store = fk.open_store(tmp_path / "db", fmt, search_dim=8)
+    done = threading.Event()
+
+    def writer() -> None:
+        for start in range(0, fk.N, 2):
+            fk.write(store, fk.ids()[start : start + 2], 1, upsert=False)
+        done.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    opened = 0
+    while not done.is_set():
+        fk.open_store(tmp_path / "db", fmt).close()
+        opened += 1
+    t.join()
+    assert opened > 5
+    assert fk.check_invariant(store) == dict.fromkeys(fk.ids(), 1)
+
+
+@pytest.mark.parametrize("fmt", ["local", "chroma"])
+def test_writes_of_another_store_object_follow_a_reindex(fmt: str, tmp_path: Path) -> None:
+    a = fk.base(tmp_path / "db", fmt)
+    b = fk.open_store(tmp_path / "db", fmt)
+    a.reindex(16)
+    fk.write(b, fk.ids()[: fk.STEP], 2, upsert=True)  # b still holds the retired collection
+    assert b.search_dim == 16
+    expected = dict.fromkeys(fk.ids(), 1) | dict.fromkeys(fk.ids()[: fk.STEP], 2)
+    assert fk.check_invariant(b) == expected
+    assert fk.check_invariant(a) == expected
+
+
+@pytest.mark.parametrize("fmt", ["local", "chroma"])
+def test_writes_wait_for_a_reindex_instead_of_being_lost(fmt: str, tmp_path: Path) -> None:
+    store = fk.base(tmp_path / "db", fmt)
+    other = fk.open_store(tmp_path / "db", fmt)
+    started = threading.Event()
+    original = store._read_full
+
+    def slow_read(*args):
+        started.set()
+        time.sleep(0.05)
+        return original(*args)
+
+    store._read_full = slow_read
+    t = threading.Thread(target=store.reindex, args=(16,), kwargs={"batch_size": 40})
+    t.start()
+    started.wait(30)
+    fk.write(other, fk.ids()[: fk.STEP], 2, upsert=True)  # while the copy runs
+    other.delete(fk.ids()[-3:])
+    t.join()
+    expected = dict.fromkeys(fk.ids()[:-3], 1) | dict.fromkeys(fk.ids()[: fk.STEP], 2)
+    assert store.search_dim == 16
+    assert fk.check_invariant(store) == expected
+
+
+@pytest.mark.parametrize("fmt", ["local", "chroma"])
+def test_add_skips_an_id_another_thread_added_first(fmt: str, tmp_path: Path) -> None:
+    store = fk.base(tmp_path / "db", fmt)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def add(version: int) -> None:
+        try:
+            barrier.wait()
+            fk.write(store, ["r9001", "r9002"], version, upsert=False)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=(v,)) for v in (1, 2, 3, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    (a, b) = store.get(["r9001", "r9002"])
+    assert a.metadata["ver"] == b.metadata["ver"]  # one add won, whole; the others skipped
+    for r in (a, b):
+        (hit,) = store.search_by_vector(fk.vector(r.id, r.metadata["ver"]), k=1)
+        assert (hit.id, hit.text, hit.metadata) == (r.id, r.text, r.metadata)
+        assert hit.score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_write_of_unknown_outcome_is_finished_before_anyone_reads(tmp_path: Path) -> None:
+    """Chroma applied the batch but the call raised: readers never see half of it."""
+    from mrl_rag.store import store as store_module
+
+    store = fk.base(tmp_path / "db", "local")
+    real = store_module.apply_batch
+    seen: dict[str, object] = {}
+
+    def reader() -> None:
+        hits = store.search_by_vector(fk.vector("r0000", 2), k=1)
+        seen["hit"] = (hits[0].id, hits[0].text, hits[0].metadata["ver"])
+
+    def flaky(layout, batch, chroma):
+        real(layout, batch, chroma)  # Chroma applied it ...
+        seen["thread"] = t = threading.Thread(target=reader)
+        t.start()
+        time.sleep(0.3)  # the reader now waits for the write lock
+        raise RuntimeError("connection reset: outcome unknown")  # ... the caller sees an error
+
+    store_module.apply_batch = flaky
+    try:
+        with pytest.raises(RuntimeError, match="outcome unknown"):
+            fk.write(store, ["r0000"], 2, upsert=True)
+    finally:
+        store_module.apply_batch = real
+    seen["thread"].join()
+    assert seen["hit"] == ("r0000", fk.text("r0000", 2), 2)  # the write was completed first
+    assert fk.check_invariant(store)["r0000"] == 2

@@ -110,9 +110,9 @@ def _pread_all(fd: int, size: int, offset: int) -> bytes:
 
 def is_refusal(exc: BaseException) -> bool:
     """Whether Chroma refused a call outright (it then changed nothing)."""
-    from chromadb.errors import InvalidArgumentError
+    from chromadb.errors import InvalidArgumentError, NotFoundError
 
-    return isinstance(exc, ValueError | TypeError | InvalidArgumentError)
+    return isinstance(exc, ValueError | TypeError | InvalidArgumentError | NotFoundError)
 
 
 @dataclass(frozen=True)
@@ -300,6 +300,8 @@ class LocalFullVectors:
         if self._pending is None:
             return
         with self._writer, self.rw.write():
+            if self._pending is None:  # another thread finished it meanwhile
+                return
             txn, start, end = self._pending
             n = end.entries - start.entries - 1
             raw = _pread_all(self._fds["log"], n * _ENTRY.itemsize, start.entries * _ENTRY.itemsize)
@@ -341,17 +343,21 @@ class LocalFullVectors:
         """
         with self._writer:
             txn, start = self._txn + 1, self._ends
-            entries, end = self._append_ready(txn, batch, start)
             try:
-                with self.rw.write():
-                    yield
-                    self._commit(txn, entries, end)
-            except BaseException as exc:
-                if is_refusal(exc):
-                    self._cut(start)
-                else:  # unknown outcome: finish it as a crash would be finished
-                    self._pending = (txn, start, end)
+                entries, end = self._append_ready(txn, batch, start)
+            except BaseException:
+                self._cut(start)  # not READY: Chroma was never called
                 raise
+            with self.rw.write():
+                try:
+                    yield
+                except BaseException as exc:
+                    if is_refusal(exc):
+                        self._cut(start)
+                    else:  # unknown outcome: finished as after a crash, before readers see it
+                        self._pending = (txn, start, end)
+                    raise
+                self._commit(txn, entries, end)
 
     def _append_ready(
         self, txn: int, batch: WriteBatch, start: _Ends

@@ -22,7 +22,24 @@ from typing import ClassVar
 
 from mrl_rag._errors import StoreLockedError
 
-__all__ = ["ProcessLock", "ReadWriteLock"]
+__all__ = ["ProcessLock", "ReadWriteLock", "writer_lock"]
+
+
+_writers: dict[tuple[str, str], threading.RLock] = {}
+_writers_lock = threading.Lock()
+
+
+def writer_lock(key: tuple[str, str]) -> threading.RLock:
+    """The lock every writer of one collection in this process holds (shared by store objects).
+
+    Writes, a reindex and the opening of a store (which may finish an interrupted
+    reindex) take it, so none of them sees another half done.
+
+    Args:
+        key: Where the collection lives (a folder, a server) and its name.
+    """
+    with _writers_lock:
+        return _writers.setdefault(key, threading.RLock())
 
 
 class ReadWriteLock:

@@ -33,14 +33,12 @@ class WriteBatch:
     """One write transaction: records to put (with their full vectors) and ids to delete.
 
     A batch is applied to Chroma in one call, which Chroma applies completely or
-    not at all.
+    not at all. A put replaces the whole record (text, metadata, vectors).
     """
 
     puts: list[Record]
     full: npt.NDArray[np.float32]
     deletes: list[str] = field(default_factory=list)
-    #: Whether puts may replace existing records (their old metadata keys are cleared).
-    replacing: bool = True
 
     @property
     def ids(self) -> list[str]:

@@ -101,7 +101,7 @@ def rebuild(
             )
     except BaseException:
         # Leave nothing behind but the old index, which is unchanged.
-        if find_collection(client, building) is not None:
+        if any(c.name == building for _, _, c in owned_internals(client, home)):
             client.delete_collection(building)
         if target.adaptor is not None and new_fp != old_fp:
             lay.drop_adaptor(client, store_id, new_fp)

@@ -24,7 +24,7 @@ from mrl_rag.store import reindex as rx
 from mrl_rag.store.chroma_format import ChromaFullVectors
 from mrl_rag.store.layout import META, Layout
 from mrl_rag.store.local_format import FullDType, LocalFullVectors
-from mrl_rag.store.locks import ProcessLock
+from mrl_rag.store.locks import ProcessLock, writer_lock
 from mrl_rag.store.records import Record, WriteBatch
 from mrl_rag.store.search import (
     SearchResult,
@@ -82,10 +82,25 @@ def persist_dir_of(client: ClientAPI) -> Path | None:
     return Path(settings.persist_directory)
 
 
+def _client_key(client: ClientAPI) -> str:
+    """Where a client's collections live: a folder, a server, or this process's memory."""
+    settings = client.get_settings()
+    folder = persist_dir_of(client)
+    if folder is not None:
+        return str(folder.resolve())
+    if settings.chroma_server_host:
+        return f"http://{settings.chroma_server_host}:{settings.chroma_server_http_port}"
+    return f"memory:{settings.persist_directory or ''}"
+
+
 def _public(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     if not metadata:
         return {}
     return {k: v for k, v in metadata.items() if not k.startswith(INTERNAL_PREFIX)}
+
+
+class _PendingWriteError(Exception):
+    """A local write's outcome is unknown; it is finished before reading (internal)."""
 
 
 class MatryoshkaStore:
@@ -198,10 +213,12 @@ class MatryoshkaStore:
                 "beside its data); this client is remote or in-memory. Use "
                 "full_vectors='chroma' or 'auto'."
             )
+        self._writer = writer_lock((_client_key(client), collection))
         try:
-            self._open(
-                persist_dir, search_dim, full_vectors, full_dtype, hnsw, adaptor, _rebuild_files
-            )
+            with self._writer:  # an open may finish an interrupted reindex or write
+                self._open(
+                    persist_dir, search_dim, full_vectors, full_dtype, hnsw, adaptor, _rebuild_files
+                )
         except BaseException:
             self.close()
             raise
@@ -341,7 +358,7 @@ class MatryoshkaStore:
         )
         try:
             if files.has_pending:
-                files.recover(lambda batch: self._apply(self._layout, batch))
+                files.recover(self._apply_following_swaps)
                 count = self._layout.collection.count()
             if not rebuild and files.live_count() != count:
                 raise files.damaged(
@@ -396,6 +413,23 @@ class MatryoshkaStore:
 
     # -- the one way to Chroma -----------------------------------------------
 
+    def _apply_following_swaps(self, batch: WriteBatch) -> None:
+        """:func:`apply_batch` on the serving collection, found again after a reindex."""
+        held = self._layout
+        chroma = self._chroma_format if self._full_format == "chroma" else None
+        try:
+            apply_batch(held, batch, chroma)
+        except Exception:
+            fresh = self._reload_layout(held)
+            if fresh is None:
+                raise
+            apply_batch(fresh, batch, chroma)
+
+    def _recover(self) -> None:
+        """Finish a local write whose outcome was unknown (see ``transaction``)."""
+        if self._files is not None and self._files.has_pending:
+            self._files.recover(self._apply_following_swaps)
+
     def _call(self, fn: Callable[[Layout], T]) -> T:
         """Run ``fn`` on the serving layout; after a reindex elsewhere, on the new one.
 
@@ -403,11 +437,13 @@ class MatryoshkaStore:
         gets an error from Chroma; it then looks the name up again and retries.
         """
         self._check_open()
-        if self._files is not None and self._files.has_pending:
-            self._files.recover(lambda batch: self._apply(self._layout, batch))
+        self._recover()
         layout = self._layout
         try:
             return fn(layout)
+        except _PendingWriteError:
+            self._recover()
+            return fn(self._layout)
         except Exception:
             fresh = self._reload_layout(layout)
             if fresh is None:
@@ -434,8 +470,16 @@ class MatryoshkaStore:
         self._layout = self._layout_of(current)
         return self._layout
 
-    def _read_lock(self) -> contextlib.AbstractContextManager[None]:
-        return self._files.rw.read() if self._files is not None else contextlib.nullcontext()
+    @contextlib.contextmanager
+    def _read_lock(self) -> Iterator[None]:
+        """Hold the local files' read lock: no write commits meanwhile."""
+        if self._files is None:
+            yield
+            return
+        with self._files.rw.read():
+            if self._files.has_pending:  # a write of unknown outcome: finish it first
+                raise _PendingWriteError
+            yield
 
     # -- writing -----------------------------------------------------------
 
@@ -482,21 +526,20 @@ class MatryoshkaStore:
         ids = check_ids(ids, len(texts), default=texts)
         metas = check_metadatas(metadatas, len(texts))
         batch_size = check_dim_type(batch_size, name="batch_size")
-        for chosen in self._pending(ids, batch_size, upsert=upsert):
+
+        def embed(chosen: list[int]) -> WriteBatch:
             full = embedder.encode([texts[i] for i in chosen], input_type="document")
-            check_vectors(
+            full = check_vectors(
                 full,
                 self._profile.full_dim,
                 name="the embedder's vectors",
                 model=self._profile.name,
             )
-            self._write(
-                WriteBatch(
-                    [Record(ids[i], texts[i], metas[i]) for i in chosen],
-                    truncate(full, self._profile.full_dim),
-                    replacing=upsert,
-                )
-            )
+            full = truncate(full, self._profile.full_dim)
+            self._check_searchable(full, name="the embedder's vectors")
+            return WriteBatch([Record(ids[i], texts[i], metas[i]) for i in chosen], full)
+
+        self._write_batches(ids, batch_size, upsert=upsert, make=embed)
         return ids
 
     def add_vectors(
@@ -542,48 +585,64 @@ class MatryoshkaStore:
         metas = check_metadatas(metadatas, len(ids))
         batch_size = check_dim_type(batch_size, name="batch_size")
         full = truncate(full, self._profile.full_dim)
-        for chosen in self._pending(ids, batch_size, upsert=upsert):
-            self._write(
-                WriteBatch(
-                    [Record(ids[i], text_list[i], metas[i]) for i in chosen],
-                    full[chosen],
-                    replacing=upsert,
-                )
-            )
+        self._check_searchable(full, name="full_vectors")
+        self._write_batches(
+            ids,
+            batch_size,
+            upsert=upsert,
+            make=lambda chosen: WriteBatch(
+                [Record(ids[i], text_list[i], metas[i]) for i in chosen], full[chosen]
+            ),
+        )
         return ids
 
-    def _pending(self, ids: list[str], batch_size: int, *, upsert: bool) -> Iterator[list[int]]:
-        """Positions to write, batch by batch: all of them, or (add) those not stored yet."""
-        size = min(batch_size, self._client.get_max_batch_size())  # one Chroma call a batch
-        check = not upsert and self.count() > 0
+    def _check_searchable(self, full: npt.NDArray[np.float32], *, name: str) -> None:
+        """Refuse vectors whose first-stage view is zero: the index could never find them."""
+        layout = self._layout
+        zero = np.flatnonzero(~layout.search_view(full)[:, : layout.search_dim].any(axis=1))
+        if len(zero):
+            raise ValueError(
+                f"{name}[{zero[0]}] is zero in its first {layout.search_dim} dimensions (the "
+                "store's search_dim), so the first stage could never find it."
+            )
+
+    def _write_batches(
+        self,
+        ids: list[str],
+        batch_size: int,
+        *,
+        upsert: bool,
+        make: Callable[[list[int]], WriteBatch],
+    ) -> None:
+        """Write in batches of one Chroma call each; without ``upsert``, skip stored ids.
+
+        The check for stored ids and the write hold one lock, so a concurrent add of
+        the same id in this process cannot slip between them.
+        """
+        size = min(batch_size, self._client.get_max_batch_size())
         for start in range(0, len(ids), size):
-            part = ids[start : start + size]
-            if check:
-                present = set(
-                    self._call(lambda layout, p=part: layout.collection.get(ids=p, include=[]))[
-                        "ids"
-                    ]
-                )
-                todo = [i for i, record_id in enumerate(part) if record_id not in present]
-            else:
-                todo = list(range(len(part)))
-            if todo:
-                yield [start + i for i in todo]
+            chosen = list(range(start, min(len(ids), start + size)))
+            with self._writer:
+                if not upsert:
+                    part = [ids[i] for i in chosen]
+                    present = set(
+                        self._call(lambda layout, p=part: layout.collection.get(ids=p, include=[]))[
+                            "ids"
+                        ]
+                    )
+                    chosen = [i for i in chosen if ids[i] not in present]
+                if chosen:
+                    self._write(make(chosen))
 
     def _write(self, batch: WriteBatch) -> None:
-        """Write one batch: through the local log, or straight into Chroma."""
+        """Write one batch (under ``self._writer``): through the local log, or into Chroma."""
         self._check_open()
         if self._files is None:
-            self._call(lambda layout: self._apply(layout, batch))
+            self._apply_following_swaps(batch)
             return
-        if self._files.has_pending:
-            self._files.recover(lambda b: self._apply(self._layout, b))
+        self._recover()
         with self._files.transaction(batch):
-            self._apply(self._layout, batch)
-
-    def _apply(self, layout: Layout, batch: WriteBatch) -> None:
-        chroma = self._chroma_format if self._full_format == "chroma" else None
-        apply_batch(layout, batch, chroma)
+            self._apply_following_swaps(batch)
 
     def delete(
         self, ids: Sequence[str] | None = None, *, where: Mapping[str, Any] | None = None
@@ -602,16 +661,17 @@ class MatryoshkaStore:
             ids = check_ids(list(dict.fromkeys(ids)), len(set(ids)), default=None)
             if not ids:
                 return  # no ids: nothing to delete, whatever the filter
-        if self._files is None:
-            self._call(lambda layout: layout.collection.delete(ids=ids, where=where))  # type: ignore[arg-type]
-            return
-        found = self._call(
-            lambda layout: layout.collection.get(ids=ids, where=where, include=[])  # type: ignore[arg-type]
-        )["ids"]
-        size = self._client.get_max_batch_size()
-        for start in range(0, len(found), size):
-            part = found[start : start + size]
-            self._write(WriteBatch([], np.zeros((0, self._profile.full_dim), np.float32), part))
+        with self._writer:
+            if self._files is None:
+                self._call(lambda layout: layout.collection.delete(ids=ids, where=where))  # type: ignore[arg-type]
+                return
+            found = self._call(
+                lambda layout: layout.collection.get(ids=ids, where=where, include=[])  # type: ignore[arg-type]
+            )["ids"]
+            size = self._client.get_max_batch_size()
+            for start in range(0, len(found), size):
+                part = found[start : start + size]
+                self._write(WriteBatch([], np.zeros((0, self._profile.full_dim), np.float32), part))
 
     # -- reading -----------------------------------------------------------
 
@@ -861,8 +921,7 @@ class MatryoshkaStore:
         if not (adaptor is None or (isinstance(adaptor, str) and adaptor == "keep")):
             self._check_adaptor(adaptor)  # type: ignore[arg-type]
         files = self._files
-        writer = files.writer if files is not None else contextlib.nullcontext()
-        with writer:  # no write of this process commits while the copy runs
+        with self._writer:  # no write of this process to the collection while it runs
             rx.recover(self._client, self._name, delete_leftovers=True)
             self._call(lambda layout: layout.collection.count())  # follow a swap made elsewhere
             held = self._layout

@@ -3,9 +3,9 @@
 Metadata is normalised to exactly what Chroma stores and returns, so that the
 copy the local format keeps equals what ``get`` and filters see: ``None``
 values are dropped (Chroma keeps no key for them), ``-0.0`` becomes ``0.0``,
-and what Chroma would change or refuse (integers outside 64 bits, NaN or
-infinite floats, empty or mixed lists, keys ``""``, ``#...`` or ``$...``) is an
-error that names the record, the key and the value.
+and what Chroma would change, hide or refuse (integers outside 64 bits, NaN or
+infinite floats, empty or mixed lists, keys ``""``, ``#...``, ``$...`` or
+``chroma:...``) is an error that names the record, the key and the value.
 """
 
 from __future__ import annotations
@@ -108,10 +108,11 @@ def _normalise(metadata: Mapping[str, Any], label: str) -> dict[str, Any]:
                 f"{label} uses reserved key {key!r}; keys starting with "
                 f"{INTERNAL_PREFIX!r} belong to mrl-rag."
             )
-        if key[0] in "#$" or not _encodable(key):
+        if key[0] in "#$" or key.startswith("chroma:") or not _encodable(key):
             raise ValueError(
-                f"{label} has key {key!r}; Chroma refuses keys starting with '#' or '$' "
-                "and strings that are not valid UTF-8."
+                f"{label} has key {key!r}; Chroma reserves keys starting with '#', '$' "
+                "or 'chroma:' (it hides or refuses them) and refuses strings that are "
+                "not valid UTF-8."
             )
         where = f"{label}[{key!r}]"
         if value is None:

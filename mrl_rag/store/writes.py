@@ -30,19 +30,18 @@ def apply_batch(layout: Layout, batch: WriteBatch, chroma: ChromaFullVectors | N
     ids = [r.id for r in batch.puts]
     metadatas: list[dict[str, Any]] = [dict(r.metadata) for r in batch.puts]
     documents: list[str | None] = [r.text for r in batch.puts]
-    if batch.replacing:
-        # Chroma's upsert merges into an existing record: it keeps metadata keys the
-        # new write leaves out and the old document when the new one has none. A
-        # replacement clears them (a None value drops a key; "" clears a document,
-        # which reads map back to None: stored texts are never empty).
-        old = col.get(ids=ids, include=["metadatas", "documents"])
-        old_meta = dict(zip(old["ids"], old["metadatas"], strict=True))
-        for i, record_id in enumerate(ids):
-            if record_id in old_meta:
-                for key in old_meta[record_id] or {}:
-                    metadatas[i].setdefault(key, None)
-                if documents[i] is None:
-                    documents[i] = ""
+    # Chroma's upsert merges into an existing record: it keeps metadata keys the new
+    # write leaves out and the old document when the new one has none. A put replaces
+    # the whole record, so it clears them (a None value drops a key; "" clears a
+    # document, which reads map back to None: stored texts are never empty).
+    old = col.get(ids=ids, include=["metadatas", "documents"])
+    old_meta = dict(zip(old["ids"], old["metadatas"], strict=True))
+    for i, record_id in enumerate(ids):
+        if record_id in old_meta:
+            for key in old_meta[record_id] or {}:
+                metadatas[i].setdefault(key, None)
+            if documents[i] is None:
+                documents[i] = ""
     if chroma is not None:
         for meta, fragment in zip(metadatas, chroma.encode(batch.full), strict=True):
             meta.update(fragment)
