@@ -173,6 +173,7 @@ def test_refused_writes_change_nothing(fmt: str, tmp_path: Path, monkeypatch) ->
         ({"metadatas": [{"n": [1.5, float("nan")]}]}, "only finite floats"),
         ({"metadatas": [{"n": []}]}, "must be non-empty"),
         ({"metadatas": [{"chroma:foo": "v"}]}, "'chroma:'"),
+        ({"metadatas": [{"tags": list(range(2000))}]}, "list of 2000 items; at most 1024"),
         ({"texts": ["bad \ud800 text"]}, "lone surrogate"),
     ]
     for kwargs, message in bad_writes:
@@ -652,3 +653,24 @@ def test_a_write_of_unknown_outcome_is_finished_before_anyone_reads(tmp_path: Pa
     seen["thread"].join()
     assert seen["hit"] == ("r0000", fk.text("r0000", 2), 2)  # the write was completed first
     assert fk.check_invariant(store)["r0000"] == 2
+
+
+@pytest.mark.parametrize("fmt", ["local", "chroma"])
+def test_vectors_the_first_stage_could_not_find_are_refused_after_a_reindex(
+    fmt: str, tmp_path: Path
+) -> None:
+    a = fk.base(tmp_path / "db", fmt)
+    b = fk.open_store(tmp_path / "db", fmt)
+    half = np.zeros((1, fk.DIM), dtype=np.float32)
+    half[0, 12] = 1.0  # zero in the first 8 dims, not in the first 16
+    with pytest.raises(ValueError, match="zero in its first 8 dimensions"):
+        a.add_vectors(["r9000"], half)
+    b.reindex(16)
+    a.add_vectors(["r9000"], half)  # a checks against the index it writes to: 16 dims
+    with pytest.raises(ValueError, match="zero in its first 8 dimensions"):
+        b.reindex(8)  # ... and a reindex that would hide it is refused, nothing changed
+    assert b.search_dim == 16
+    (hit,) = b.search_by_vector(half[0], k=1)
+    assert hit.id == "r9000" and hit.score == pytest.approx(1.0)
+    a.delete(["r9000"])
+    assert fk.check_invariant(b) == dict.fromkeys(fk.ids(), 1)

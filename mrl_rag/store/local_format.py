@@ -141,7 +141,7 @@ class LocalFullVectors:
     format = "local"
     keeps_records = True
     _open: ClassVar[dict[tuple[int, str], LocalFullVectors]] = {}
-    _open_lock = threading.Lock()
+    _open_lock = threading.RLock()  # a store's __del__ may release while another opens
 
     def __init__(self, directory: Path, dim: int, dtype: FullDType, lock: ProcessLock) -> None:
         self.directory = directory

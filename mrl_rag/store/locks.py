@@ -97,7 +97,7 @@ class ProcessLock:
     """
 
     _held: ClassVar[dict[tuple[int, str], ProcessLock]] = {}
-    _registry_lock = threading.Lock()
+    _registry_lock = threading.RLock()  # a store's __del__ may release inside acquire
 
     def __init__(self, path: Path, fd: int, key: tuple[int, str]) -> None:
         self.path = path

@@ -164,6 +164,13 @@ def copy_into(
             full = read_full(page["ids"], page["metadatas"])
             if adaptor is not None:
                 full = adaptor.transform(full)
+            blind = np.flatnonzero(~full[:, :new_dim].any(axis=1))
+            if len(blind):
+                raise ValueError(
+                    f"Record {page['ids'][blind[0]]!r} is zero in its first {new_dim} "
+                    f"dimensions: at search_dim={new_dim} the first stage could never find "
+                    "it. Pick a larger search_dim (the old index is unchanged)."
+                )
             new.add(
                 ids=page["ids"],
                 embeddings=truncate(full, new_dim),

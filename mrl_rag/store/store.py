@@ -438,17 +438,21 @@ class MatryoshkaStore:
         """
         self._check_open()
         self._recover()
-        layout = self._layout
-        try:
-            return fn(layout)
-        except _PendingWriteError:
+        for _ in range(3):
+            layout = self._layout
+            try:
+                return fn(layout)
+            except _PendingWriteError:
+                self._recover()  # another thread's write of unknown outcome: finish it
+                continue
+            except Exception:
+                fresh = self._reload_layout(layout)
+                if fresh is None:
+                    raise
+                return fn(fresh)
+        with self._writer:  # no new write can be left unfinished meanwhile
             self._recover()
             return fn(self._layout)
-        except Exception:
-            fresh = self._reload_layout(layout)
-            if fresh is None:
-                raise
-            return fn(fresh)
 
     def _reload_layout(self, held: Layout) -> Layout | None:
         """The layout under the store's name, if it is no longer ``held``'s collection."""
@@ -528,16 +532,19 @@ class MatryoshkaStore:
         batch_size = check_dim_type(batch_size, name="batch_size")
 
         def embed(chosen: list[int]) -> WriteBatch:
-            full = embedder.encode([texts[i] for i in chosen], input_type="document")
-            full = check_vectors(
-                full,
-                self._profile.full_dim,
-                name="the embedder's vectors",
-                model=self._profile.name,
+            full = np.asarray(
+                embedder.encode([texts[i] for i in chosen], input_type="document"), np.float32
             )
-            full = truncate(full, self._profile.full_dim)
-            self._check_searchable(full, name="the embedder's vectors")
-            return WriteBatch([Record(ids[i], texts[i], metas[i]) for i in chosen], full)
+            bad = np.flatnonzero(~np.isfinite(full).all(axis=1) | ~full.any(axis=1))
+            if len(bad):  # this batch is refused whole; earlier batches are stored
+                raise ValueError(
+                    f"The model's vector for texts[{chosen[bad[0]]}] is zero, NaN or "
+                    "infinite; nothing of its batch was written."
+                )
+            return WriteBatch(
+                [Record(ids[i], texts[i], metas[i]) for i in chosen],
+                truncate(full, self._profile.full_dim),
+            )
 
         self._write_batches(ids, batch_size, upsert=upsert, make=embed)
         return ids
@@ -600,6 +607,9 @@ class MatryoshkaStore:
         """Refuse vectors whose first-stage view is zero: the index could never find them."""
         layout = self._layout
         zero = np.flatnonzero(~layout.search_view(full)[:, : layout.search_dim].any(axis=1))
+        if len(zero):  # against the index actually serving (another object may have reindexed)
+            layout = self._reload_layout(layout) or layout
+            zero = np.flatnonzero(~layout.search_view(full)[:, : layout.search_dim].any(axis=1))
         if len(zero):
             raise ValueError(
                 f"{name}[{zero[0]}] is zero in its first {layout.search_dim} dimensions (the "

@@ -23,6 +23,8 @@ __all__ = ["INTERNAL_PREFIX", "check_ids", "check_metadatas", "check_vectors", "
 #: Metadata keys starting with this belong to mrl-rag.
 INTERNAL_PREFIX = "_mrl"
 _INT64 = (-(2**63), 2**63 - 1)
+#: The longest list a metadata value may be.
+MAX_LIST = 1024
 
 
 def content_id(text: str) -> str:
@@ -118,6 +120,12 @@ def _normalise(metadata: Mapping[str, Any], label: str) -> dict[str, Any]:
         if value is None:
             continue  # Chroma keeps no key for None
         if isinstance(value, list | tuple):
+            if len(value) > MAX_LIST:
+                raise ValueError(
+                    f"{where} is a list of {len(value)} items; at most {MAX_LIST} are allowed "
+                    "(Chroma 1.5.9 fails on lists of about 5,000 and the store then no "
+                    "longer opens)."
+                )
             items = [_scalar(v, f"{where}[{j}]") for j, v in enumerate(value)]
             kinds = {bool if isinstance(v, bool) else type(v) for v in items}
             if not items or len(kinds) != 1:

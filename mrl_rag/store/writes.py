@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from mrl_rag._truncate import truncate
 from mrl_rag.store.chroma_format import ChromaFullVectors
 from mrl_rag.store.layout import Layout
@@ -27,6 +29,13 @@ def apply_batch(layout: Layout, batch: WriteBatch, chroma: ChromaFullVectors | N
         return
     if not batch.puts:
         return
+    search = truncate(layout.search_view(batch.full), layout.search_dim)
+    blind = np.flatnonzero(~search.any(axis=1))
+    if len(blind):  # before any call: a refusal, nothing is written
+        raise ValueError(
+            f"Record {batch.puts[blind[0]].id!r} is zero in its first {layout.search_dim} "
+            "dimensions (the store's search_dim): the first stage could never find it."
+        )
     ids = [r.id for r in batch.puts]
     metadatas: list[dict[str, Any]] = [dict(r.metadata) for r in batch.puts]
     documents: list[str | None] = [r.text for r in batch.puts]
@@ -47,7 +56,7 @@ def apply_batch(layout: Layout, batch: WriteBatch, chroma: ChromaFullVectors | N
             meta.update(fragment)
     col.upsert(
         ids=ids,
-        embeddings=truncate(layout.search_view(batch.full), layout.search_dim),
+        embeddings=search,
         metadatas=[m or None for m in metadatas],  # type: ignore[misc]
         documents=documents if any(d is not None for d in documents) else None,  # type: ignore[arg-type]
     )
