@@ -438,3 +438,19 @@ def test_reindex_interrupted_between_its_renames_is_finished_on_open(
     )
     assert reopened.search_dim == 16 and reopened.count() == 60
     assert [h.id for h in reopened.search(QUERIES[0], k=5)] == before
+
+
+def test_batched_search_equals_one_query_at_a_time(make_store, embedder) -> None:
+    store = make_store(search_dim=8)
+    store.add(TEXTS, ids=IDS, metadatas=METAS)
+    queries = embedder.encode(QUERIES, input_type="query")
+    for kwargs in ({}, {"where": {"group": "odd"}, "shortlist": 20}, {"cascade": [(16, 12)]}):
+        batched = store.search_by_vectors(queries, k=5, **kwargs)
+        assert batched == [store.search_by_vector(q, k=5, **kwargs) for q in queries]
+    assert store.search_by_vectors(np.zeros((0, 64))) == []
+    bad = queries.copy()
+    bad[2] = np.nan
+    with pytest.raises(ValueError, match=r"query_vectors\[2\] holds NaN"):
+        store.search_by_vectors(bad)
+    with pytest.raises(ValueError, match=r"query_vectors must have shape \(q, 64\)"):
+        store.search_by_vectors(queries[0])

@@ -53,18 +53,19 @@ class SearchPlan:
     stages: tuple[tuple[int, int], ...]
 
 
-def check_query_vector(vector: npt.ArrayLike, profile: ModelProfile) -> npt.NDArray[np.float32]:
+def check_query_vector(
+    vector: npt.ArrayLike, profile: ModelProfile, *, name: str = "query_vector"
+) -> npt.NDArray[np.float32]:
     """A full query vector, finite, not zero, renormalised."""
     query = np.asarray(vector, dtype=np.float32)
     if query.shape != (profile.full_dim,):
         raise ValueError(
-            f"query_vector must be a full {profile.full_dim}-dimensional vector, "
-            f"got shape {query.shape}."
+            f"{name} must be a full {profile.full_dim}-dimensional vector, got shape {query.shape}."
         )
     if not np.isfinite(query).all():
-        raise ValueError("query_vector holds NaN or infinite values.")
+        raise ValueError(f"{name} holds NaN or infinite values.")
     if not query.any():
-        raise ValueError("query_vector is all zeros; it has no direction to search by.")
+        raise ValueError(f"{name} is all zeros; it has no direction to search by.")
     return truncate(query, profile.full_dim)
 
 

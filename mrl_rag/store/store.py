@@ -821,8 +821,66 @@ class MatryoshkaStore:
     ) -> list[SearchResult]:
         """:meth:`search` with a precomputed full query vector (query prefix applied)."""
         query_full = check_query_vector(query_vector, self._profile)
+        return self._search_many(
+            query_full[None], k, shortlist, where, where_document, cascade, rerank_dim
+        )[0]
 
-        def run(layout: Layout) -> list[SearchResult]:
+    def search_by_vectors(
+        self,
+        query_vectors: npt.ArrayLike,
+        k: int = 10,
+        *,
+        shortlist: int | None = None,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+        cascade: Sequence[tuple[int, int]] | None = None,
+        rerank_dim: int | None = None,
+    ) -> list[list[SearchResult]]:
+        """:meth:`search_by_vector` for many queries, with one first-stage call to Chroma.
+
+        Chroma answers a batch of queries for less CPU per query than one query
+        at a time; the rerank reads each stored vector once for the whole batch.
+
+        Args:
+            query_vectors: Shape ``(q, full_dim)``, query prefix applied.
+            k: Results per query.
+            shortlist: First-stage candidates per query.
+            where: Chroma metadata filter, the same for every query.
+            where_document: Chroma document filter, the same for every query.
+            cascade: As in :meth:`search`.
+            rerank_dim: As in :meth:`search`.
+
+        Returns:
+            One list of results per query, in the order of ``query_vectors``.
+        """
+        queries = np.asarray(query_vectors, dtype=np.float32)
+        if queries.ndim != 2:
+            raise ValueError(
+                f"query_vectors must have shape (q, {self._profile.full_dim}), got {queries.shape}."
+            )
+        if not len(queries):
+            return []
+        queries = np.stack(
+            [
+                check_query_vector(q, self._profile, name=f"query_vectors[{i}]")
+                for i, q in enumerate(queries)
+            ]
+        )
+        return self._search_many(queries, k, shortlist, where, where_document, cascade, rerank_dim)
+
+    def _search_many(
+        self,
+        queries: npt.NDArray[np.float32],
+        k: int,
+        shortlist: int | None,
+        where: Mapping[str, Any] | None,
+        where_document: Mapping[str, Any] | None,
+        cascade: Sequence[tuple[int, int]] | None,
+        rerank_dim: int | None,
+    ) -> list[list[SearchResult]]:
+        """The one search path: a first stage for every query in one call, then reranks."""
+
+        def run(layout: Layout) -> list[list[SearchResult]]:
             plan = plan_search(
                 self._profile,
                 layout.search_dim,
@@ -835,38 +893,48 @@ class MatryoshkaStore:
             local = self._files is not None
             with self._read_lock():
                 got = layout.collection.query(
-                    query_embeddings=[truncate(layout.search_view(query_full), layout.search_dim)],
+                    query_embeddings=truncate(layout.search_view(queries), layout.search_dim),
                     n_results=plan.shortlist,
                     where=where,
                     where_document=where_document,
                     include=["distances"] if local else ["metadatas", "documents", "distances"],
                 )
-                ids = got["ids"][0]
-                if not ids:
-                    return []
-                dists = got["distances"][0]
                 if self._files is not None:
-                    entries = self._files.lookup(ids)
-                    full = self._files.read(entries)
-                else:
-                    metas = got["metadatas"][0]
-                    full = self._chroma_format.decode(ids, metas)
-                order, scores = rerank(plan, layout, query_full, full)
-                if self._files is not None:
-                    records = self._files.records(entries[order])
-                else:
-                    docs = got["documents"][0]
-                    records = [Record(ids[i], docs[i] or None, metas[i] or {}) for i in order]
-            return [
-                SearchResult(
-                    id=ids[i],
-                    text=record.text,
-                    metadata=_public(record.metadata),
-                    score=score,
-                    search_score=1.0 - dists[i],
-                )
-                for i, score, record in zip(order, scores, records, strict=True)
-            ]
+                    union = list(dict.fromkeys(i for ids in got["ids"] for i in ids))
+                    entries = self._files.lookup(union)
+                    rows = {record_id: n for n, record_id in enumerate(union)}
+                    vectors = self._files.read(entries)
+                out = []
+                for q, ids in enumerate(got["ids"]):
+                    if not ids:
+                        out.append([])
+                        continue
+                    if self._files is not None:
+                        at = np.fromiter((rows[i] for i in ids), dtype=np.intp, count=len(ids))
+                        full = vectors[at]
+                    else:
+                        metas = got["metadatas"][q]
+                        full = self._chroma_format.decode(ids, metas)
+                    order, scores = rerank(plan, layout, queries[q], full)
+                    if self._files is not None:
+                        records = self._files.records(entries[at[order]])
+                    else:
+                        docs = got["documents"][q]
+                        records = [Record(ids[i], docs[i] or None, metas[i] or {}) for i in order]
+                    dists = got["distances"][q]
+                    out.append(
+                        [
+                            SearchResult(
+                                id=ids[i],
+                                text=record.text,
+                                metadata=_public(record.metadata),
+                                score=score,
+                                search_score=1.0 - dists[i],
+                            )
+                            for i, score, record in zip(order, scores, records, strict=True)
+                        ]
+                    )
+            return out
 
         return self._call(run)
 
