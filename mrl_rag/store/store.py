@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,7 +25,7 @@ from mrl_rag.store import layout as lay
 from mrl_rag.store import reindex as rx
 from mrl_rag.store.chroma_format import ChromaFullVectors
 from mrl_rag.store.layout import META, Layout
-from mrl_rag.store.local_format import FullDType, LocalFullVectors
+from mrl_rag.store.local_format import FullDType, LocalFullVectors, is_refusal
 from mrl_rag.store.locks import ProcessLock, writer_lock
 from mrl_rag.store.records import Record, WriteBatch
 from mrl_rag.store.search import (
@@ -340,8 +342,42 @@ class MatryoshkaStore:
         )
         return Layout(collection, int(meta[META + "search_dim"]), adaptor)
 
+    def _intent_path(self) -> Path | None:
+        """Where a chroma-format write on an embedded folder notes its ids while it runs."""
+        folder = persist_dir_of(self._client)
+        if folder is None or self._full_format != "chroma":
+            return None
+        return folder / "mrl_rag" / f"{self._store_id}.intent"
+
+    def _finish_chroma_intent(self) -> None:
+        """Re-write, as Chroma holds them, the records of a write a crash interrupted.
+
+        Chroma 1.5.9 can come back from a SIGKILL inside its own write with a
+        record's metadata updated but its HNSW entry not; writing the record
+        again, as it now is, puts them back in agreement.
+        """
+        intent = self._intent_path()
+        if intent is None or not intent.exists():
+            return
+        try:
+            ids = [str(i) for i in json.loads(intent.read_text() or "[]")]
+        except ValueError:
+            ids = []  # torn before it was complete: Chroma was never called
+        col = self._layout.collection
+        got = col.get(ids=ids, include=["metadatas", "documents"]) if ids else {"ids": []}
+        if got["ids"]:
+            full = self._chroma_format.decode(got["ids"], got["metadatas"])
+            col.upsert(
+                ids=got["ids"],
+                embeddings=truncate(self._layout.search_view(full), self._layout.search_dim),
+                metadatas=got["metadatas"],
+                documents=[d if d is not None else "" for d in got["documents"]],
+            )
+        intent.unlink()
+
     def _open_files(self, persist_dir: Path | None, *, rebuild: bool) -> LocalFullVectors | None:
         if self._full_format == "chroma":
+            self._finish_chroma_intent()
             return None
         if persist_dir is None:
             raise StoreMismatchError(
@@ -648,7 +684,19 @@ class MatryoshkaStore:
         """Write one batch (under ``self._writer``): through the local log, or into Chroma."""
         self._check_open()
         if self._files is None:
-            self._apply_following_swaps(batch)
+            intent = self._intent_path()
+            if intent is not None:  # Chroma's own crash recovery may need our help
+                intent.write_text(json.dumps(batch.ids))
+                with open(intent, "rb+") as fh:
+                    os.fsync(fh.fileno())
+            try:
+                self._apply_following_swaps(batch)
+            except BaseException as exc:
+                if intent is not None and is_refusal(exc):
+                    intent.unlink()  # refused: Chroma changed nothing
+                raise
+            if intent is not None:
+                intent.unlink()
             return
         self._recover()
         with self._files.transaction(batch):
