@@ -454,3 +454,70 @@ def test_batched_search_equals_one_query_at_a_time(make_store, embedder) -> None
         store.search_by_vectors(bad)
     with pytest.raises(ValueError, match=r"query_vectors must have shape \(q, 64\)"):
         store.search_by_vectors(queries[0])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int8"])
+def test_smaller_full_dtypes_keep_the_ranking(make_store, embedder, dtype: str) -> None:
+    store = make_store(search_dim=16, full_dtype=dtype)
+    store.add(TEXTS, ids=IDS, metadatas=METAS)
+    exact = embedder.encode(TEXTS, input_type="document")
+    held = store.full_vectors(IDS)
+    np.testing.assert_allclose(np.linalg.norm(held, axis=1), 1.0, atol=1e-5)
+    worst = 1.0 - float(np.min(np.sum(held * exact, axis=1)))
+    assert worst < (1e-6 if dtype == "float16" else 1e-3), worst
+    for query in QUERIES:
+        hits = store.search(query, k=5, shortlist=60)
+        ids, scores = exact_top(embedder, query, 5)
+        assert [h.id for h in hits][:3] == ids[:3]
+        np.testing.assert_allclose([h.score for h in hits], scores, atol=2e-3)
+
+
+def test_memory_and_disk_give_identical_results(make_store, embedder) -> None:
+    store = make_store(search_dim=8)
+    store.add(TEXTS, ids=IDS, metadatas=METAS)
+    cold = make_store(keep_full_vectors="disk")
+    queries = embedder.encode(QUERIES, input_type="query")
+
+    def above_ties(hits):  # Chroma may order equal scores either way
+        return {(h.id, h.text, round(h.score, 5)) for h in hits if h.score > hits[-1].score + 1e-5}
+
+    for _ in range(2):  # the second round answers from a full replica or a warm map
+        hot_hits = store.search_by_vectors(queries, k=6, shortlist=60)
+        cold_hits = cold.search_by_vectors(queries, k=6, shortlist=60)
+        for hot, cold_one in zip(hot_hits, cold_hits, strict=True):
+            np.testing.assert_allclose(
+                [h.score for h in hot], [h.score for h in cold_one], atol=1e-6
+            )
+            assert above_ties(hot) == above_ties(cold_one)
+    with pytest.raises(ValueError, match="keep_full_vectors must be 'memory' or 'disk', got 'ram'"):
+        make_store(keep_full_vectors="ram")
+    with pytest.raises(ValueError, match="full_dtype must be one of float32, float16, int8"):
+        make_store(full_dtype="bfloat16")
+
+
+def test_replica_follows_writes_of_another_store_object(make_store, embedder) -> None:
+    """A chroma-format replica answers from what Chroma holds, whoever wrote it."""
+    if make_store.kind not in ("http", "persistent-chroma", "ephemeral"):
+        pytest.skip("the replica serves the chroma format")
+    rng = np.random.default_rng(3)
+    full = truncate(rng.standard_normal((60, 64)).astype(np.float32), 64)
+    reader = make_store(search_dim=8)
+    reader.add_vectors(IDS, full, texts=TEXTS, metadatas=METAS)
+    assert reader.load_full_vectors() == 60
+    writer = make_store()
+    query = truncate(full[7] + 0.01 * full[8], 64)
+    assert reader.search_by_vector(query, k=1, shortlist=60)[0].id == "doc-7"
+    # Another object moves doc-7 far away and gives doc-9 doc-7's vector.
+    writer.add_vectors(["doc-7", "doc-9"], full[[30, 7]], texts=["moved", "new"], upsert=True)
+    hits = reader.search_by_vector(query, k=2, shortlist=60)
+    assert hits[0].id == "doc-9" and hits[0].text == "new"
+    assert "doc-7" not in [h.id for h in hits]
+    # Same first-stage prefix, opposite tail: only the winners' check can see it.
+    tail = full[7].copy()
+    tail[8:] = -tail[8:]
+    writer.add_vectors(["doc-9"], [tail], texts=["tail flipped"], upsert=True)
+    hits = reader.search_by_vector(query, k=3, shortlist=60)
+    assert "doc-9" not in [h.id for h in hits]
+    assert reader.search_by_vector(tail, k=1, shortlist=60)[0].text == "tail flipped"
+    writer.delete(["doc-9"])
+    assert "doc-9" not in [h.id for h in reader.search_by_vector(tail, k=5, shortlist=60)]

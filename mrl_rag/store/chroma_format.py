@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mrl_rag._errors import StoreDamagedError
+from mrl_rag.store.codec import FullDType, decode_rows, encode_rows
 
 __all__ = ["FULL_KEY", "ChromaFullVectors"]
 
@@ -30,27 +31,29 @@ class ChromaFullVectors:
 
     Args:
         dim: The full dimension.
-        dtype: ``"float32"`` (exact) or ``"float16"`` (half the size).
+        dtype: ``"float32"`` (exact), ``"float16"`` or ``"int8"`` (see
+            :mod:`mrl_rag.store.codec`).
     """
 
     format = "chroma"
     keeps_records = False
 
-    def __init__(self, dim: int, dtype: str = "float32") -> None:
+    def __init__(self, dim: int, dtype: FullDType = "float32") -> None:
         self.dim = dim
-        self.dtype = np.dtype(dtype).newbyteorder("<")
+        self.storage: FullDType = dtype
+        self.dtype = np.dtype(np.int8 if dtype == "int8" else np.dtype(dtype).newbyteorder("<"))
 
     def encode(self, full: npt.NDArray[np.float32]) -> list[dict[str, str]]:
         """One ``{FULL_KEY: base64}`` metadata fragment per vector."""
-        data = np.ascontiguousarray(full, dtype=self.dtype)
+        data = encode_rows(full, self.storage)
         return [{FULL_KEY: base64.b64encode(row.tobytes()).decode("ascii")} for row in data]
 
-    def decode(
+    def raw(
         self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Any] | None]
-    ) -> npt.NDArray[np.float32]:
-        """The full vectors carried in the records' metadata."""
+    ) -> npt.NDArray[np.generic]:
+        """The stored rows (the format's dtype) carried in the records' metadata."""
         if not metadatas:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=self.dtype)
         chunks = []
         for record_id, meta in zip(ids, metadatas, strict=True):
             blob = (meta or {}).get(FULL_KEY)
@@ -62,8 +65,10 @@ class ChromaFullVectors:
                     "it and add it again through the store."
                 )
             chunks.append(raw)
-        return (
-            np.frombuffer(b"".join(chunks), dtype=self.dtype)
-            .reshape(-1, self.dim)
-            .astype(np.float32)
-        )
+        return np.frombuffer(b"".join(chunks), dtype=self.dtype).reshape(-1, self.dim)
+
+    def decode(
+        self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Any] | None]
+    ) -> npt.NDArray[np.float32]:
+        """The full vectors carried in the records' metadata."""
+        return decode_rows(self.raw(ids, metadatas))

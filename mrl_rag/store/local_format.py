@@ -24,23 +24,23 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import mmap
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from mrl_rag._errors import StoreDamagedError
+from mrl_rag.store.codec import FullDType, decode_rows, encode_rows
 from mrl_rag.store.locks import ProcessLock, ReadWriteLock
 from mrl_rag.store.records import Record, WriteBatch
 
-__all__ = ["FullDType", "LocalFullVectors", "is_refusal"]
-
-FullDType = Literal["float32", "float16"]
+__all__ = ["LocalFullVectors", "is_refusal"]
 
 PUT, DELETE, READY, COMMIT = 1, 2, 3, 4
 
@@ -134,8 +134,13 @@ class LocalFullVectors:
     Args:
         directory: The store's folder.
         dim: The full dimension.
-        dtype: ``"float32"`` (exact) or ``"float16"`` (half the disk).
+        dtype: ``"float32"`` (exact), ``"float16"`` or ``"int8"`` (see
+            :mod:`mrl_rag.store.codec`).
         lock: The process lock of the Chroma folder.
+
+    Committed rows are read through a memory map of the vectors file (one
+    gather for a whole shortlist; the pages stay in memory once touched) or,
+    for a store that keeps its full vectors on disk, one ``pread`` per row.
     """
 
     format = "local"
@@ -146,7 +151,8 @@ class LocalFullVectors:
     def __init__(self, directory: Path, dim: int, dtype: FullDType, lock: ProcessLock) -> None:
         self.directory = directory
         self.dim = dim
-        self.dtype = np.dtype(dtype)
+        self.dtype = np.dtype(np.int8 if dtype == "int8" else np.dtype(dtype).newbyteorder("<"))
+        self.storage: FullDType = dtype
         self.row_bytes = dim * self.dtype.itemsize
         self.rw = ReadWriteLock()
         self._writer = threading.RLock()
@@ -162,6 +168,7 @@ class LocalFullVectors:
         self._pending: tuple[int, _Ends, _Ends] | None = None  # txn, its start, its end
         self._key = (os.getpid(), str(directory.resolve()))
         self._users = 0
+        self._map: npt.NDArray[Any] | None = None  # committed rows, memory-mapped
 
     # -- opening ---------------------------------------------------------------
 
@@ -386,7 +393,7 @@ class LocalFullVectors:
         ready = entries[-1]
         ready["txn"], ready["op"], ready["row"], ready["offset"] = txn, READY, end.rows, end.records
         entries["check"] = _checksums(entries)
-        data = np.ascontiguousarray(batch.full, dtype=self.dtype)
+        data = encode_rows(batch.full, self.storage)
         _pwrite_all(self._fds["records"], b"".join(blobs), start.records)
         _pwrite_all(self._fds["vectors"], data.tobytes(), start.rows * self.row_bytes)
         os.fsync(self._fds["records"])
@@ -457,18 +464,43 @@ class LocalFullVectors:
 
     def _read_rows(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         out = np.empty((len(rows), self.dim), dtype=self.dtype)
-        if not len(rows):
-            return out.astype(np.float32)
         buffer = memoryview(out).cast("B")
         size, fd = self.row_bytes, self._fds["vectors"]
         for i, row in enumerate(rows.tolist()):
             if os.preadv(fd, [buffer[i * size : (i + 1) * size]], row * size) != size:
                 raise self.damaged(self.vectors_path, f"ends before row {row}")
-        return out.astype(np.float32, copy=False)
+        return decode_rows(out)
 
-    def read(self, entries: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
-        """The full vectors of looked-up entries."""
-        return self._read_rows(entries["row"].astype(np.int64))
+    def _mapped(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[Any] | None:
+        """The memory map of the committed rows, if it holds ``rows`` (remapped as it grows)."""
+        mapped = self._map
+        need = int(rows.max()) + 1
+        if mapped is not None and len(mapped) >= need:
+            return mapped
+        committed = self._ends.rows
+        if committed < need:
+            return None  # an uncommitted row (recovery reads these): read it directly
+        # Only committed rows are mapped: the files are only ever cut past them.
+        view = mmap.mmap(self._fds["vectors"], committed * self.row_bytes, prot=mmap.PROT_READ)
+        mapped = np.frombuffer(view, dtype=self.dtype).reshape(committed, self.dim)
+        self._map = mapped
+        return mapped
+
+    def read(self, entries: npt.NDArray[Any], *, in_memory: bool = True) -> npt.NDArray[np.float32]:
+        """The full vectors of looked-up entries, in their order.
+
+        Args:
+            entries: From :meth:`lookup`.
+            in_memory: Gather from the memory map (the default) rather than
+                read each row from the file.
+        """
+        rows = entries["row"].astype(np.int64)
+        if not len(rows):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        mapped = self._mapped(rows) if in_memory else None
+        if mapped is None:
+            return self._read_rows(rows)
+        return decode_rows(mapped[rows])
 
     def records(self, entries: npt.NDArray[Any]) -> list[Record]:
         """The records (id, text, metadata) of looked-up entries."""
@@ -488,7 +520,8 @@ class LocalFullVectors:
         return out
 
     def close(self) -> None:
-        """Close the files."""
+        """Close the files (a memory map closes when its last array goes)."""
+        self._map = None
         for name in list(self._fds):
             with contextlib.suppress(OSError):
                 os.close(self._fds.pop(name))

@@ -24,11 +24,14 @@ from mrl_rag._truncate import check_dim_type, truncate
 from mrl_rag.store import layout as lay
 from mrl_rag.store import reindex as rx
 from mrl_rag.store.chroma_format import ChromaFullVectors
+from mrl_rag.store.codec import FullDType, check_full_dtype, decode_rows
 from mrl_rag.store.layout import META, Layout
-from mrl_rag.store.local_format import FullDType, LocalFullVectors, is_refusal
+from mrl_rag.store.local_format import LocalFullVectors, is_refusal
 from mrl_rag.store.locks import ProcessLock, writer_lock
 from mrl_rag.store.records import Record, WriteBatch
+from mrl_rag.store.replica import FullVectorReplica
 from mrl_rag.store.search import (
+    SearchPlan,
     SearchResult,
     check_query_vector,
     plan_search,
@@ -51,8 +54,11 @@ __all__ = ["DEFAULT_SHORTLIST", "MatryoshkaStore", "default_search_dim"]
 logger = logging.getLogger(__name__)
 
 #: How many first-stage candidates are reranked with the full vectors by default
-#: (at least ``k``). See docs/funnel.md for the recall this buys.
-DEFAULT_SHORTLIST = 300
+#: (at least ``k``). Chroma's cost grows with the results it returns far faster
+#: than with the dimension, so a first stage of at least 128 dimensions with a
+#: shortlist of 100 is faster than a smaller one with a longer shortlist at the
+#: same recall. See docs/funnel.md for the measurements.
+DEFAULT_SHORTLIST = 100
 _GET_PAGE = 1000
 _SWAP_WAIT_S = 1.0
 
@@ -63,11 +69,13 @@ T = TypeVar("T")
 def default_search_dim(profile: ModelProfile) -> int:
     """The search dimension a new store uses when none is given.
 
-    The smallest allowed dimension of at least a sixth of the full one (for
-    "any prefix" models, rounded up to a multiple of 32): 128 for
-    nomic-embed-text-v1.5, 256 for arctic-embed-m-v1.5, 64 for all-MiniLM-L6-v2.
+    The smallest allowed dimension of at least a sixth of the full one and at
+    least 128 (for "any prefix" models, rounded up to a multiple of 32): 128
+    for nomic-embed-text-v1.5 and all-MiniLM-L6-v2, 256 for arctic-embed-m-v1.5.
+    With :data:`DEFAULT_SHORTLIST` this reaches a full-dimension HNSW
+    collection's recall at a lower latency (docs/funnel.md).
     """
-    floor = profile.full_dim / 6
+    floor = max(profile.full_dim / 6, min(128, profile.full_dim))
     allowed = profile.allowed_dims
     if allowed is not None:
         return min(d for d in allowed if d >= floor)
@@ -99,6 +107,22 @@ def _public(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     if not metadata:
         return {}
     return {k: v for k, v in metadata.items() if not k.startswith(INTERNAL_PREFIX)}
+
+
+def _results(
+    order: Sequence[int], scores: Sequence[float], records: Sequence[Record], distances: Any
+) -> list[SearchResult]:
+    """Search results from a rerank's order and scores and the winners' records."""
+    return [
+        SearchResult(
+            id=record.id,
+            text=record.text,
+            metadata=_public(record.metadata),
+            score=score,
+            search_score=1.0 - float(distances[i]),
+        )
+        for i, score, record in zip(order, scores, records, strict=True)
+    ]
 
 
 class _PendingWriteError(Exception):
@@ -138,12 +162,22 @@ class MatryoshkaStore:
         search_dim: Dimension of the first-stage index. For a new collection the
             default is :func:`default_search_dim`; an existing one keeps its own
             (use :meth:`reindex` to change it).
-        shortlist: First-stage candidates per search, default 300 (at least k).
+        shortlist: First-stage candidates per search, default
+            :data:`DEFAULT_SHORTLIST` (at least k).
         full_vectors: Where full vectors live: ``"local"`` (files beside an
             embedded Chroma, fastest), ``"chroma"`` (in Chroma metadata, works
             with any client) or ``"auto"`` (local when the client is a
             ``PersistentClient``, else chroma).
-        full_dtype: ``"float32"`` (exact) or ``"float16"`` (half the space).
+        full_dtype: How full vectors are stored: ``"float32"`` (exact),
+            ``"float16"`` (half the bytes) or ``"int8"`` (a quarter); the
+            error each costs is measured in docs/funnel.md. An existing store
+            keeps its own.
+        keep_full_vectors: ``"memory"`` (the default) keeps the full vectors
+            this process reranks with in memory: a memory map of the local
+            file, or for the ``chroma`` format a replica filled from Chroma as
+            searches meet records and checked against it on every search.
+            ``"disk"`` reads each shortlist from where the vectors are stored
+            (less memory, slower; docs/funnel.md has the figures).
         hnsw: Extra HNSW settings for a new collection, for example
             ``{"ef_search": 200, "max_neighbors": 32}``. The space is always cosine.
         adaptor: An :class:`OrthogonalAdaptor` for a new collection's first
@@ -171,6 +205,7 @@ class MatryoshkaStore:
         shortlist: int = DEFAULT_SHORTLIST,
         full_vectors: FullVectorFormat = "auto",
         full_dtype: FullDType = "float32",
+        keep_full_vectors: Literal["memory", "disk"] = "memory",
         hnsw: Mapping[str, Any] | None = None,
         adaptor: OrthogonalAdaptor | None = None,
         _rebuild_files: bool = False,
@@ -190,8 +225,14 @@ class MatryoshkaStore:
             raise ValueError(
                 f"full_vectors must be 'auto', 'local' or 'chroma', got {full_vectors!r}."
             )
-        if full_dtype not in ("float32", "float16"):
-            raise ValueError(f"full_dtype must be 'float32' or 'float16', got {full_dtype!r}.")
+        full_dtype = check_full_dtype(full_dtype)
+        if keep_full_vectors not in ("memory", "disk"):
+            raise ValueError(
+                f"keep_full_vectors must be 'memory' or 'disk', got {keep_full_vectors!r}."
+            )
+        self._in_memory = keep_full_vectors == "memory"
+        self._replica: FullVectorReplica | None = None
+        self._intent: Path | None = None  # set by _open
         if search_dim is not None:
             search_dim = self._profile.validate_dim(search_dim, name="search_dim")
         if path is not None and client is not None:
@@ -249,6 +290,8 @@ class MatryoshkaStore:
         self._full_format = str(meta[META + "format"])
         self._full_dtype: FullDType = meta[META + "full_dtype"]
         self._store_id = str(meta[META + "store_id"])
+        if persist_dir is not None and self._full_format == "chroma":
+            self._intent = persist_dir / "mrl_rag" / f"{self._store_id}.intent"
         self._layout = self._layout_of(existing)
         if adaptor is not None and (
             self._layout.adaptor is None or adaptor.fingerprint != self._layout.adaptor.fingerprint
@@ -344,10 +387,7 @@ class MatryoshkaStore:
 
     def _intent_path(self) -> Path | None:
         """Where a chroma-format write on an embedded folder notes its ids while it runs."""
-        folder = persist_dir_of(self._client)
-        if folder is None or self._full_format != "chroma":
-            return None
-        return folder / "mrl_rag" / f"{self._store_id}.intent"
+        return self._intent
 
     def _finish_chroma_intent(self) -> None:
         """Re-write, as Chroma holds them, the records of a write a crash interrupted.
@@ -365,6 +405,9 @@ class MatryoshkaStore:
             ids = []  # torn before it was complete: Chroma was never called
         col = self._layout.collection
         got = col.get(ids=ids, include=["metadatas", "documents"]) if ids else {"ids": []}
+        gone = sorted(set(ids) - set(got["ids"]))
+        if gone:  # deleted as Chroma's metadata says: make sure its index agrees
+            col.delete(ids=gone)
         if got["ids"]:
             full = self._chroma_format.decode(got["ids"], got["metadatas"])
             col.upsert(
@@ -720,9 +763,11 @@ class MatryoshkaStore:
             if not ids:
                 return  # no ids: nothing to delete, whatever the filter
         with self._writer:
-            if self._files is None:
+            if self._files is None and self._intent_path() is None:
+                # A Chroma server applies one delete whole, filter and all.
                 self._call(lambda layout: layout.collection.delete(ids=ids, where=where))  # type: ignore[arg-type]
                 return
+            # The ids first, so that the write (and its log or intent file) names them.
             found = self._call(
                 lambda layout: layout.collection.get(ids=ids, where=where, include=[])  # type: ignore[arg-type]
             )["ids"]
@@ -805,7 +850,7 @@ class MatryoshkaStore:
         self, ids: Sequence[str], metadatas: Sequence[Any] | None
     ) -> npt.NDArray[np.float32]:
         if self._files is not None:
-            return self._files.read(self._files.lookup(ids))
+            return self._files.read(self._files.lookup(ids), in_memory=self._in_memory)
         return self._chroma_format.decode(ids, metadatas or [])
 
     def search(
@@ -938,53 +983,165 @@ class MatryoshkaStore:
                 rerank_dim=rerank_dim,
                 cascade=cascade,
             )
-            local = self._files is not None
+            firsts = truncate(layout.search_view(queries), layout.search_dim)
+            slim = self._files is not None or self._in_memory  # ids and distances only
             with self._read_lock():
                 got = layout.collection.query(
-                    query_embeddings=truncate(layout.search_view(queries), layout.search_dim),
+                    query_embeddings=firsts,
                     n_results=plan.shortlist,
                     where=where,
                     where_document=where_document,
-                    include=["distances"] if local else ["metadatas", "documents", "distances"],
+                    include=["distances"] if slim else ["metadatas", "documents", "distances"],
                 )
                 if self._files is not None:
-                    union = list(dict.fromkeys(i for ids in got["ids"] for i in ids))
-                    entries = self._files.lookup(union)
-                    rows = {record_id: n for n, record_id in enumerate(union)}
-                    vectors = self._files.read(entries)
-                out = []
-                for q, ids in enumerate(got["ids"]):
-                    if not ids:
-                        out.append([])
-                        continue
-                    if self._files is not None:
-                        at = np.fromiter((rows[i] for i in ids), dtype=np.intp, count=len(ids))
-                        full = vectors[at]
-                    else:
-                        metas = got["metadatas"][q]
-                        full = self._chroma_format.decode(ids, metas)
-                    order, scores = rerank(plan, layout, queries[q], full)
-                    if self._files is not None:
-                        records = self._files.records(entries[at[order]])
-                    else:
-                        docs = got["documents"][q]
-                        records = [Record(ids[i], docs[i] or None, metas[i] or {}) for i in order]
-                    dists = got["distances"][q]
-                    out.append(
-                        [
-                            SearchResult(
-                                id=ids[i],
-                                text=record.text,
-                                metadata=_public(record.metadata),
-                                score=score,
-                                search_score=1.0 - dists[i],
-                            )
-                            for i, score, record in zip(order, scores, records, strict=True)
-                        ]
-                    )
+                    return self._rerank_local(plan, layout, queries, got)
+            if slim:
+                found = self._rerank_replica(plan, layout, queries, firsts, got)
+                if found is not None:
+                    return found
+                got = layout.collection.query(  # the replica kept losing races with writers
+                    query_embeddings=firsts,
+                    n_results=plan.shortlist,
+                    where=where,
+                    where_document=where_document,
+                    include=["metadatas", "documents", "distances"],
+                )
+            out = []
+            for q, ids in enumerate(got["ids"]):
+                metas, docs = got["metadatas"][q], got["documents"][q]
+                full = self._chroma_format.decode(ids, metas)
+                order, scores = rerank(plan, layout, queries[q], full) if ids else ([], [])
+                records = [Record(ids[i], docs[i] or None, metas[i] or {}) for i in order]
+                out.append(_results(order, scores, records, got["distances"][q]))
             return out
 
         return self._call(run)
+
+    def _rerank_local(
+        self, plan: SearchPlan, layout: Layout, queries: npt.NDArray[np.float32], got: Any
+    ) -> list[list[SearchResult]]:
+        """Rerank first-stage results from the local files (under the read lock)."""
+        files = self._files
+        assert files is not None
+        out = []
+        for q, ids in enumerate(got["ids"]):
+            if not ids:
+                out.append([])
+                continue
+            entries = files.lookup(ids)
+            full = files.read(entries, in_memory=self._in_memory)
+            order, scores = rerank(plan, layout, queries[q], full)
+            records = files.records(entries[order])
+            out.append(_results(order, scores, records, got["distances"][q]))
+        return out
+
+    def _replica_of(self, layout: Layout) -> FullVectorReplica:
+        replica = self._replica
+        if replica is None or replica.collection_id != layout.collection.id:
+            replica = FullVectorReplica(
+                layout.collection.id,
+                self._profile.full_dim,
+                layout.search_dim,
+                self._chroma_format.dtype,
+            )
+            self._replica = replica
+        return replica
+
+    def _fill_replica(self, replica: FullVectorReplica, got: Mapping[str, Any]) -> None:
+        replica.put(
+            got["ids"], got["embeddings"], self._chroma_format.raw(got["ids"], got["metadatas"])
+        )
+
+    def _rerank_replica(
+        self,
+        plan: SearchPlan,
+        layout: Layout,
+        queries: npt.NDArray[np.float32],
+        firsts: npt.NDArray[np.float32],
+        got: Any,
+    ) -> list[list[SearchResult]] | None:
+        """Rerank from the replica, checked against Chroma (see :mod:`.replica`).
+
+        Returns ``None`` if writers changed the winners three times in a row.
+        """
+        replica = self._replica_of(layout)
+        col = layout.collection
+        hits = [
+            (ids, np.asarray(dists, dtype=np.float32))
+            for ids, dists in zip(got["ids"], got["distances"], strict=True)
+        ]
+        stale: set[str] = set()
+        for (ids, dists), first in zip(hits, firsts, strict=True):
+            bad = replica.disagreeing(replica.lookup(ids), first, dists)
+            stale.update(ids[i] for i in np.flatnonzero(bad).tolist())
+        gone: set[str] = set()
+        if stale:
+            fresh = col.get(ids=sorted(stale), include=["embeddings", "metadatas"])
+            self._fill_replica(replica, fresh)
+            gone = stale - set(fresh["ids"])
+        for _ in range(3):
+            ranked = []
+            for q, (ids, _) in enumerate(hits):
+                keep = [i for i, record_id in enumerate(ids) if record_id not in gone]
+                rows = replica.lookup([ids[i] for i in keep])
+                full = decode_rows(replica.full(rows))
+                order, scores = rerank(plan, layout, queries[q], full) if keep else ([], [])
+                ranked.append(([keep[i] for i in order], scores, rows[order]))
+            winners = sorted({hits[q][0][i] for q, (pos, _, _) in enumerate(ranked) for i in pos})
+            if not winners:
+                return [[] for _ in hits]
+            found = col.get(ids=winners, include=["embeddings", "metadatas", "documents"])
+            by_id = {record_id: n for n, record_id in enumerate(found["ids"])}
+            stored = self._chroma_format.raw(found["ids"], found["metadatas"])
+            changed = set(winners) - set(by_id)
+            for q, (pos, _, rows) in enumerate(ranked):
+                for i, mine in zip(pos, replica.full(rows), strict=True):
+                    n = by_id.get(hits[q][0][i])
+                    if n is not None and not np.array_equal(stored[n], mine):
+                        changed.add(hits[q][0][i])
+            if not changed:
+                docs, metas = found["documents"], found["metadatas"]
+                out = []
+                for q, (pos, scores, _) in enumerate(ranked):
+                    ids, dists = hits[q]
+                    records = [
+                        Record(ids[i], docs[by_id[ids[i]]] or None, metas[by_id[ids[i]]] or {})
+                        for i in pos
+                    ]
+                    out.append(_results(pos, scores, records, dists))
+                return out
+            self._fill_replica(replica, found)
+            gone |= set(winners) - set(by_id)
+        return None
+
+    def load_full_vectors(self, *, batch_size: int = _GET_PAGE) -> int:
+        """Fill the replica of a ``chroma``-format store with every record, page by page.
+
+        Searches fill it by themselves as they meet records; this fills it at
+        once, so that the first searches are as fast as later ones. Does nothing
+        for the ``local`` format or with ``keep_full_vectors="disk"``.
+
+        Returns:
+            Records held in memory for the rerank.
+        """
+        batch_size = check_dim_type(batch_size, name="batch_size")
+        if self._files is not None or not self._in_memory:
+            return 0
+        offset = 0
+        while True:
+
+            def page_at(layout: Layout, o: int = offset) -> int:
+                page = layout.collection.get(
+                    include=["embeddings", "metadatas"], limit=batch_size, offset=o
+                )
+                if page["ids"]:
+                    self._fill_replica(self._replica_of(layout), page)
+                return len(page["ids"])
+
+            got = self._call(page_at)
+            if not got:
+                return len(self._replica) if self._replica is not None else 0
+            offset += got
 
     # -- adaptor and reindex -------------------------------------------------
 
