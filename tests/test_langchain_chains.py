@@ -140,3 +140,42 @@ def test_vector_store_accepts_where_as_well_as_filter(vector_store) -> None:
     assert [d.id for d in by_filter] == [d.id for d in by_where]
     assert all(d.metadata["n"] < 5 for d in by_where)
     assert vector_store.get_by_ids([]) == []
+
+
+async def test_retriever_batch_is_one_search_with_a_run_per_query(vector_store) -> None:
+    """batch/abatch: one model call and one Chroma query, one callback run per input."""
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    class Runs(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.started: list[str] = []
+            self.ended: list[int] = []
+
+        def on_retriever_start(self, serialized, query, **kwargs) -> None:
+            self.started.append(query)
+
+        def on_retriever_end(self, documents, **kwargs) -> None:
+            self.ended.append(len(documents))
+
+    store = vector_store.store
+    retriever = MatryoshkaRetriever(store=store, k=2)
+    queries = ["how is espresso brewed", "tallest mountain in the world", "espresso"]
+    one_by_one = [[d.id for d in retriever.invoke(q)] for q in queries]
+    calls = []
+    real = store._search_many
+    store._search_many = lambda queries, *a: calls.append(len(queries)) or real(queries, *a)
+    try:
+        runs = Runs()
+        batched = retriever.batch(queries, config={"callbacks": [runs]})
+        assert [[d.id for d in docs] for docs in batched] == one_by_one
+        assert calls == [3]  # one first stage for the whole batch
+        assert runs.started == queries and runs.ended == [2, 2, 2]
+        abatched = await retriever.abatch(queries, k=1)
+        assert [[d.id for d in docs] for docs in abatched] == [ids[:1] for ids in one_by_one]
+    finally:
+        del store._search_many
+    assert [d.id for d in await retriever.ainvoke(queries[0], k=1)] == one_by_one[0][:1]
+    with pytest.raises(TypeError, match="unexpected arguments: \\['kk'\\]"):
+        retriever.invoke("espresso", kk=1)
+    failed = retriever.batch(["espresso", "  "], return_exceptions=True)
+    assert all(isinstance(f, ValueError) and "queries[1]" in str(f) for f in failed)

@@ -245,3 +245,32 @@ def test_nodes_without_text_are_stored(embed_model) -> None:
     assert got.get_content() == "" and got.metadata == {"kind": "image"}
     vector_store.delete_nodes([])  # nothing to delete: a no-op, not an error
     assert vector_store.store.count() == 1
+
+
+async def test_retrieve_batch_is_one_search(built, embed_model) -> None:
+    from llama_index.core.callbacks import CallbackManager, CBEventType, LlamaDebugHandler
+
+    _, vector_store = built
+    debug = LlamaDebugHandler()
+    retriever = MatryoshkaRetriever(
+        vector_store.store, similarity_top_k=2, callback_manager=CallbackManager([debug])
+    )
+    queries = ["why does the sea have tides", "how is espresso brewed", "a hot drink"]
+    one_by_one = [[n.node.node_id for n in retriever.retrieve(q)] for q in queries]
+    debug.flush_event_logs()
+    store = vector_store.store
+    calls = []
+    real = store._search_many
+    store._search_many = lambda queries, *a: calls.append(len(queries)) or real(queries, *a)
+    try:
+        other = embed_model.get_query_embedding("how is espresso brewed")
+        mixed = [queries[0], QueryBundle(query_str="ignored", embedding=other), queries[2]]
+        batched = retriever.retrieve_batch(mixed)
+        assert [[n.node.node_id for n in nodes] for nodes in batched] == one_by_one
+        assert calls == [3]
+        assert len(debug.get_event_pairs(CBEventType.RETRIEVE)) == 3
+        again = await retriever.aretrieve_batch(queries)
+        assert [[n.node.node_id for n in nodes] for nodes in again] == one_by_one
+    finally:
+        del store._search_many
+    assert retriever.retrieve_batch([]) == []

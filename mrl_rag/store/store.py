@@ -452,6 +452,11 @@ class MatryoshkaStore:
     # -- properties --------------------------------------------------------
 
     @property
+    def embedder(self) -> MatryoshkaEmbedder | None:
+        """The embedder (``None`` for a store of precomputed vectors)."""
+        return self._embedder
+
+    @property
     def profile(self) -> ModelProfile:
         """The model profile the store was built with."""
         return self._profile
@@ -893,6 +898,45 @@ class MatryoshkaStore:
         query_full = embedder.encode([check_text(query, name="query")], input_type="query")[0]
         return self.search_by_vector(
             query_full,
+            k,
+            shortlist=shortlist,
+            where=where,
+            where_document=where_document,
+            cascade=cascade,
+            rerank_dim=rerank_dim,
+        )
+
+    def search_batch(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        *,
+        shortlist: int | None = None,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+        cascade: Sequence[tuple[int, int]] | None = None,
+        rerank_dim: int | None = None,
+    ) -> list[list[SearchResult]]:
+        """:meth:`search` for many queries: one model call and one first-stage call to Chroma.
+
+        Args:
+            queries: The query texts, without prefix.
+            k: Results per query.
+            shortlist: As in :meth:`search`.
+            where: As in :meth:`search`, the same for every query.
+            where_document: As in :meth:`search`, the same for every query.
+            cascade: As in :meth:`search`.
+            rerank_dim: As in :meth:`search`.
+
+        Returns:
+            One list of results per query, in the order of ``queries``.
+        """
+        texts = check_texts(queries, name="queries")
+        if not texts:
+            return []
+        embedder = self._require_embedder()
+        return self.search_by_vectors(
+            embedder.encode(texts, input_type="query"),
             k,
             shortlist=shortlist,
             where=where,
