@@ -1,7 +1,7 @@
 """Batched search against one query at a time, on the same store, side by side.
 
 Builds a funnel store of synthetic Matryoshka-like vectors (the generator of
-``bench_funnel_synthetic.py``), then answers the same queries two ways, in
+``_synthetic.py``), then answers the same queries two ways, in
 A B B A order over several rounds: ``search_by_vectors`` in batches of
 ``--batch`` (one first-stage call to Chroma per batch) and ``search_by_vector``
 one query at a time. Prints queries per second of each and their ratio, and
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_funnel_synthetic import make_data
+from _synthetic import make_data
 
 from mrl_rag import MatryoshkaStore, ModelProfile
 

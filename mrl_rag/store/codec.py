@@ -39,9 +39,14 @@ def encode_rows(full: npt.NDArray[np.float32], dtype: FullDType) -> npt.NDArray[
 
 
 def decode_rows(rows: npt.NDArray[np.generic]) -> npt.NDArray[np.float32]:
-    """Stored rows back as float32 vectors (float16 and int8 rows renormalised)."""
+    """Stored rows back as float32 vectors (float16 and int8 rows renormalised).
+
+    float32 rows are returned as they are when writeable (a gather has already
+    copied them).
+    """
+    if rows.dtype == np.float32:
+        return rows if rows.flags.writeable else rows.copy()
     out = rows.astype(np.float32)
-    if rows.dtype != np.float32:
-        norms = np.linalg.norm(out, axis=-1, keepdims=True)
-        out /= np.where(norms > 0, norms, 1.0)
+    norms = np.linalg.norm(out, axis=-1, keepdims=True)
+    out /= np.where(norms > 0, norms, 1.0)
     return out

@@ -486,6 +486,22 @@ class LocalFullVectors:
         self._map = mapped
         return mapped
 
+    def warm(self) -> int:
+        """Map every committed row and read each page once, so that searches find them in RAM.
+
+        Returns:
+            The rows mapped.
+        """
+        rows = self._ends.rows
+        if not rows:
+            return 0
+        mapped = self._mapped(np.array([rows - 1]))
+        assert mapped is not None
+        step = max(1, mmap.PAGESIZE // self.row_bytes)
+        for start in range(0, rows, 65_536):
+            mapped[start : start + 65_536 : step].sum()  # touches every page
+        return rows
+
     def read(self, entries: npt.NDArray[Any], *, in_memory: bool = True) -> npt.NDArray[np.float32]:
         """The full vectors of looked-up entries, in their order.
 

@@ -131,9 +131,12 @@ def rerank(
         query_full: The full, unit-length query vector.
         full: The shortlist's full vectors, in first-stage order.
     """
+    if not plan.stages and plan.rerank_dim == len(query_full):  # the default: one matmul
+        scores = full @ query_full
+        best = top_k(scores, plan.k)
+        return best.tolist(), scores[best].tolist()
     candidates = np.arange(len(full))
-    if plan.stages or plan.rerank_dim != len(query_full):
-        view, query_view = layout.search_view(full), layout.search_view(query_full)
+    view, query_view = layout.search_view(full), layout.search_view(query_full)
     for dim, keep in plan.stages:
         scores = truncate(view[candidates], dim) @ truncate(query_view, dim)
         candidates = candidates[top_k(scores, keep)]

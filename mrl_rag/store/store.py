@@ -1159,18 +1159,27 @@ class MatryoshkaStore:
         return None
 
     def load_full_vectors(self, *, batch_size: int = _GET_PAGE) -> int:
-        """Fill the replica of a ``chroma``-format store with every record, page by page.
+        """Bring every full vector into memory now, so that the first searches are fast.
 
-        Searches fill it by themselves as they meet records; this fills it at
-        once, so that the first searches are as fast as later ones. Does nothing
-        for the ``local`` format or with ``keep_full_vectors="disk"``.
+        For the ``local`` format this reads the memory-mapped file once; for the
+        ``chroma`` format it fills the replica page by page (searches otherwise
+        fill it as they meet records). Does nothing with
+        ``keep_full_vectors="disk"``.
+
+        Args:
+            batch_size: Records per request to Chroma (``chroma`` format).
 
         Returns:
-            Records held in memory for the rerank.
+            Records whose full vectors are now in memory.
         """
         batch_size = check_dim_type(batch_size, name="batch_size")
-        if self._files is not None or not self._in_memory:
+        if not self._in_memory:
             return 0
+        if self._files is not None:
+            files = self._files
+            with self._read_lock():
+                files.warm()
+                return files.live_count()
         offset = 0
         while True:
 

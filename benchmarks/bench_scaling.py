@@ -1,0 +1,560 @@
+"""Funnel store against plain Chroma as the collection grows: latency, recall, memory, disk, ingest.
+
+For each size N it builds, once (cached under ``--work``; delete a size's
+folder to rebuild it), from the same synthetic 768-d Matryoshka-like vectors:
+
+- ``plain``: the Chroma collection a user already has (full vectors, cosine HNSW,
+  default settings), queried as users do: ``n_results=10`` with documents and
+  metadatas;
+- ``funnel``: a :class:`MatryoshkaStore` with default settings (search dim 128,
+  shortlist 100, float32 full vectors in the local format);
+- ``funnel16``: the same with ``full_dtype="float16"``, served with the full
+  vectors hot (``keep_full_vectors="memory"``) and cold (``"disk"``);
+- ``remote``: a ``chroma``-format funnel in the plain collection's folder, for
+  the client-server rows (``chroma run`` serves that folder).
+
+Then it measures, side by side in one process, in A B B A order over
+``--rounds`` rounds: p50/p95 latency of every side, recall@10 against exact
+full-dimension search, Chroma alone at the funnel's ``n_results`` (the floor of
+any funnel on Chroma, and the rerank's overhead above it), batched search of
+100 queries against one at a time, and the same over ``chroma run``. Memory is
+measured in a fresh process per side after serving every query: anonymous RSS
+and file-backed RSS separately, and the full-vector bytes.
+
+Results go to ``<work>/results.json`` (one entry per size, merged across runs),
+a Markdown table (``--table``) and a PNG chart of each ratio against N
+(``--chart``).
+
+    .venv/bin/python benchmarks/bench_scaling.py --sizes 50000 200000   # about 40 minutes
+    .venv/bin/python benchmarks/bench_scaling.py --sizes 1000000        # hours here; cached
+    .venv/bin/python benchmarks/bench_scaling.py --report               # table and chart only
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _synthetic import exact_top10, make_data, recall_at_10
+
+ROOT = Path(__file__).resolve().parents[1]
+DIM = 768
+TARGETS = {
+    "embedded_p50": 0.75,
+    "server_p50": 1.25,
+    "hot_memory": 0.65,
+    "cold_memory": 0.30,
+    "ingest": 0.5,
+    "batch_speedup": 1.5,
+}
+
+
+def profile() -> Any:
+    from mrl_rag import ModelProfile
+
+    return ModelProfile(name="synthetic-mrl", full_dim=DIM, source="benchmark")
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def records(n: int) -> tuple[list[str], list[str], list[dict[str, int]]]:
+    ids = [str(i) for i in range(n)]
+    return ids, [f"document {i}" for i in range(n)], [{"n": i} for i in range(n)]
+
+
+def open_side(kind: str, where: Path, **kwargs: Any) -> Any:
+    """A store object (or plain collection) on a built side."""
+    import chromadb
+
+    from mrl_rag import MatryoshkaStore
+
+    if kind == "plain":
+        return chromadb.PersistentClient(path=str(where / "plain")).get_collection("plain")
+    return MatryoshkaStore(profile=profile(), path=where / kind, collection=kind, **kwargs)
+
+
+def build(where: Path, kind: str, docs: np.ndarray) -> dict[str, float]:
+    """Build one side once; its ingest seconds and disk bytes are kept beside it."""
+    marker = where / f"{kind}.json"
+    if marker.exists():
+        return json.loads(marker.read_text())
+    import chromadb
+
+    from mrl_rag import MatryoshkaStore
+
+    ids, texts, metas = records(len(docs))
+    start = time.perf_counter()
+    if kind == "plain":
+        shutil.rmtree(where / "plain", ignore_errors=True)
+        client = chromadb.PersistentClient(path=str(where / "plain"))
+        col = client.create_collection(
+            "plain", configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+        )
+        step = 5000
+        for s in range(0, len(docs), step):
+            col.add(
+                ids=ids[s : s + step],
+                embeddings=docs[s : s + step],
+                documents=texts[s : s + step],
+                metadatas=metas[s : s + step],  # type: ignore[arg-type]
+            )
+        disk = folder_bytes(where / "plain")
+    else:
+        options: dict[str, Any] = {
+            "funnel": {},
+            "funnel16": {"full_dtype": "float16"},
+            "remote": {"full_vectors": "chroma"},
+        }[kind]
+        path = where / ("plain" if kind == "remote" else kind)
+        if kind != "remote":
+            shutil.rmtree(path, ignore_errors=True)
+        with MatryoshkaStore(profile=profile(), path=path, collection=kind, **options) as store:
+            store.add_vectors(ids, docs, texts=texts, metadatas=metas, batch_size=5000)
+        disk = folder_bytes(path)
+    out = {"ingest_s": time.perf_counter() - start, "disk_bytes": float(disk)}
+    marker.write_text(json.dumps(out))
+    return out
+
+
+def timed_rounds(
+    sides: dict[str, Callable[[np.ndarray], list[int]]], queries: np.ndarray, rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Each side answers every query per round, sides alternating A B B A; p50, p95, hits."""
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    found: dict[str, list[list[int]]] = {}
+    names = list(sides)
+    for name in names:  # warm-up: indexes loaded, maps touched, replicas filled
+        for q in queries[:30]:
+            sides[name](q)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            search, hits = sides[name], []
+            for q in queries:
+                start = time.perf_counter()
+                hits.append(search(q))
+                times[name].append(time.perf_counter() - start)
+            found.setdefault(name, hits)
+    return {
+        name: {
+            "p50_ms": statistics.median(times[name]) * 1e3,
+            "p95_ms": float(np.percentile(times[name], 95) * 1e3),
+            "found": found[name],
+        }
+        for name in names
+    }
+
+
+def embedded_sides(
+    where: Path,
+) -> tuple[dict[str, Callable[[np.ndarray], list[int]]], list[Any]]:
+    from mrl_rag import DEFAULT_SHORTLIST, truncate
+
+    plain = open_side("plain", where)
+    funnel = open_side("funnel", where)
+    hot16 = open_side("funnel16", where)
+    funnel.load_full_vectors()
+    hot16.load_full_vectors()
+    cold16 = open_side("funnel16", where, keep_full_vectors="disk")
+    dim = funnel.search_dim
+
+    def floor(q: np.ndarray) -> list[int]:
+        got = funnel.collection.query(
+            query_embeddings=[truncate(q, dim)], n_results=DEFAULT_SHORTLIST, include=["distances"]
+        )
+        return [int(i) for i in got["ids"][0][:10]]
+
+    return {
+        "plain": plain_search(plain),
+        "floor": floor,
+        "funnel": funnel_search(funnel),
+        "funnel16_hot": funnel_search(hot16),
+        "funnel16_cold": funnel_search(cold16),
+    }, [funnel, hot16, cold16]
+
+
+def plain_search(col: Any) -> Callable[[np.ndarray], list[int]]:
+    def search(q: np.ndarray) -> list[int]:
+        got = col.query(
+            query_embeddings=[q], n_results=10, include=["documents", "metadatas", "distances"]
+        )
+        return [int(i) for i in got["ids"][0]]
+
+    return search
+
+
+def funnel_search(store: Any) -> Callable[[np.ndarray], list[int]]:
+    def search(q: np.ndarray) -> list[int]:
+        return [int(h.id) for h in store.search_by_vector(q, k=10)]
+
+    return search
+
+
+def batched_throughput(store: Any, queries: np.ndarray, rounds: int) -> dict[str, float]:
+    """Queries per second in batches of 100 against one at a time, alternating."""
+    one, many = [], []
+    for r in range(rounds):
+        for how in ("one", "many") if r % 2 == 0 else ("many", "one"):
+            start = time.perf_counter()
+            if how == "one":
+                for q in queries:
+                    store.search_by_vector(q, k=10)
+                one.append(len(queries) / (time.perf_counter() - start))
+            else:
+                for s in range(0, len(queries), 100):
+                    store.search_by_vectors(queries[s : s + 100], k=10)
+                many.append(len(queries) / (time.perf_counter() - start))
+    return {"one_qps": statistics.median(one), "batch_qps": statistics.median(many)}
+
+
+def rss() -> dict[str, float]:
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile"):
+            fields[key] = int(value.split()[0]) * 1024
+    return fields
+
+
+def serve_memory(where: Path, side: str) -> None:
+    """In a fresh process: open one side, answer every query, print its memory."""
+    queries = np.load(where / "queries.npy")
+    import chromadb  # noqa: F401 - the imports' own memory is the baseline
+
+    import mrl_rag  # noqa: F401
+
+    base = rss()
+    kind, _, mode = side.partition("_")
+    opened = open_side(kind, where, **({"keep_full_vectors": "disk"} if mode == "cold" else {}))
+    if kind == "plain":
+        search = plain_search(opened)
+    else:
+        opened.load_full_vectors()  # hot: every full vector in memory, not only those met
+        search = funnel_search(opened)
+    for q in queries:
+        search(q)
+    after = rss()
+    print(json.dumps({k: after[k] - base[k] for k in after}))
+
+
+@contextlib.contextmanager
+def chroma_server(folder: Path) -> Iterator[tuple[str, int]]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).with_name("chroma")
+    log = open(folder.parent / "server.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [str(exe), "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    import chromadb
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                chromadb.HttpClient(host="127.0.0.1", port=port).heartbeat()
+                break
+            except Exception:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("chroma run did not start; see server.log") from None
+                time.sleep(0.5)
+        yield "127.0.0.1", port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+
+
+def server_rows(where: Path, queries: np.ndarray, truth: np.ndarray, rounds: int) -> dict:
+    import chromadb
+
+    from mrl_rag import MatryoshkaStore
+
+    with chroma_server(where / "plain") as (host, port):
+        client = chromadb.HttpClient(host=host, port=port)
+        plain = client.get_collection("plain")
+        hot = MatryoshkaStore(profile=profile(), client=client, collection="remote")
+        start = time.perf_counter()
+        held = hot.load_full_vectors()
+        load_s = time.perf_counter() - start
+        cold = MatryoshkaStore(
+            profile=profile(), client=client, collection="remote", keep_full_vectors="disk"
+        )
+        runs = timed_rounds(
+            {
+                "server_plain": plain_search(plain),
+                "server_funnel_hot": funnel_search(hot),
+                "server_funnel_cold": funnel_search(cold),
+            },
+            queries,
+            rounds,
+        )
+        replica_bytes = hot._replica.nbytes if hot._replica is not None else 0
+    for run in runs.values():
+        run["recall"] = recall_at_10(run.pop("found"), truth)
+    runs["server_replica"] = {"records": held, "load_s": load_s, "bytes": replica_bytes}
+    return runs
+
+
+def measure(n: int, work: Path, queries_n: int, rounds: int, server_max: int) -> dict:
+    where = work / str(n)
+    where.mkdir(parents=True, exist_ok=True)
+    print(f"\n== N = {n:,} x {DIM} ({where})", flush=True)
+    docs, queries = make_data(n, DIM, queries_n)
+    np.save(where / "queries.npy", queries)
+    truth_path = where / f"truth-{queries_n}.npy"
+    if not truth_path.exists():
+        np.save(truth_path, exact_top10(docs, queries))
+    truth = np.load(truth_path)
+    kinds = ["plain", "funnel", "funnel16"] + (["remote"] if n <= server_max else [])
+    builds = {}
+    for kind in kinds:
+        builds[kind] = build(where, kind, docs)
+        print(f"  built {kind:<9} ingest {builds[kind]['ingest_s']:8.1f} s", flush=True)
+    del docs
+
+    sides, stores = embedded_sides(where)
+    runs = timed_rounds(sides, queries, rounds)
+    for run in runs.values():
+        run["recall"] = recall_at_10(run.pop("found"), truth)
+    runs["batch"] = batched_throughput(stores[0], queries, rounds)
+    for store in stores:
+        store.close()  # the memory probes open the folders in processes of their own
+    print("  latency measured", flush=True)
+    memory = {}
+    for side in ("plain", "funnel", "funnel16", "funnel16_cold"):
+        out = subprocess.run(
+            [sys.executable, __file__, "--serve-memory", side, "--work", str(where)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        memory[side] = json.loads(out.stdout.strip().splitlines()[-1])
+    print("  memory measured", flush=True)
+    result = {"n": n, "builds": builds, "runs": runs, "memory": memory}
+    if n <= server_max:
+        result["server"] = server_rows(where, queries, truth, rounds)
+        print("  client-server measured", flush=True)
+    result["full_vector_bytes"] = {
+        "float32": n * DIM * 4,
+        "float16": n * DIM * 2,
+    }
+    return result
+
+
+def ratios(r: dict) -> dict[str, float]:
+    runs, mem, builds = r["runs"], r["memory"], r["builds"]
+
+    def served(side: str) -> float:
+        return mem[side]["VmRSS"]
+
+    out = {
+        "embedded_p50": runs["funnel"]["p50_ms"] / runs["plain"]["p50_ms"],
+        "embedded_p50_f16": runs["funnel16_hot"]["p50_ms"] / runs["plain"]["p50_ms"],
+        "cold_p50": runs["funnel16_cold"]["p50_ms"] / runs["plain"]["p50_ms"],
+        "rerank_overhead_ms": runs["funnel"]["p50_ms"] - runs["floor"]["p50_ms"],
+        "recall_gap": runs["funnel"]["recall"] - runs["plain"]["recall"],
+        "hot_memory": served("funnel16") / served("plain"),
+        "hot_memory_f32": served("funnel") / served("plain"),
+        "cold_memory": served("funnel16_cold") / served("plain"),
+        "ingest": builds["funnel"]["ingest_s"] / builds["plain"]["ingest_s"],
+        "disk": builds["funnel"]["disk_bytes"] / builds["plain"]["disk_bytes"],
+        "batch_speedup": runs["batch"]["batch_qps"] / runs["batch"]["one_qps"],
+    }
+    if "server" in r:
+        s = r["server"]
+        out["server_p50"] = s["server_funnel_hot"]["p50_ms"] / s["server_plain"]["p50_ms"]
+        out["server_p50_cold"] = s["server_funnel_cold"]["p50_ms"] / s["server_plain"]["p50_ms"]
+        out["server_recall_gap"] = s["server_funnel_hot"]["recall"] - s["server_plain"]["recall"]
+    return out
+
+
+def table(results: dict[str, dict]) -> str:
+    sizes = sorted(results, key=int)
+    mib = 2**20
+    lines = [
+        "| | " + " | ".join(f"{int(n):,}" for n in sizes) + " |",
+        "|---" * (len(sizes) + 1) + "|",
+    ]
+
+    def row(label: str, cell: Callable[[dict], str]) -> None:
+        cells = []
+        for n in sizes:
+            try:
+                cells.append(cell(results[n]))
+            except KeyError:
+                cells.append("")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    def ms(side: str, group: str = "runs") -> Callable[[dict], str]:
+        return lambda r: (
+            f"{r[group][side]['p50_ms']:.2f} / {r[group][side]['p95_ms']:.2f} ms, "
+            f"recall {r[group][side]['recall']:.3f}"
+        )
+
+    row("plain Chroma, p50 / p95, recall@10", ms("plain"))
+    row("Chroma alone at 128-d, n_results 100 (floor)", ms("floor"))
+    row("funnel, defaults (128-d, shortlist 100, float32)", ms("funnel"))
+    row("funnel, float16 hot", ms("funnel16_hot"))
+    row("funnel, float16 cold (disk)", ms("funnel16_cold"))
+    row(
+        "**funnel p50 / plain** (target <= 0.75)", lambda r: f"**{ratios(r)['embedded_p50']:.2f}x**"
+    )
+    row("recall@10, funnel - plain (target >= -0.005)", lambda r: f"{ratios(r)['recall_gap']:+.3f}")
+    row("rerank above the floor, p50", lambda r: f"{ratios(r)['rerank_overhead_ms']:.2f} ms")
+    row(
+        "batched 100 / one at a time, throughput (target >= 1.5)",
+        lambda r: f"{ratios(r)['batch_speedup']:.2f}x",
+    )
+
+    def memory(r: dict, side: str) -> str:
+        used = r["memory"][side]
+        share = used["VmRSS"] / r["memory"]["plain"]["VmRSS"]
+        return (
+            f"{used['VmRSS'] / mib:.0f} MiB ({used['RssAnon'] / mib:.0f} + "
+            f"{used['RssFile'] / mib:.0f}), **{share:.2f}x**"
+        )
+
+    for side, label in (
+        ("plain", "plain (anon + file)"),
+        ("funnel", "funnel float32 hot"),
+        ("funnel16", "funnel float16 hot (target <= 0.65)"),
+        ("funnel16_cold", "funnel float16 cold (target <= 0.30)"),
+    ):
+        row(f"serving RSS: {label}", lambda r, side=side: memory(r, side))
+    row(
+        "full-vector bytes, float32 / float16",
+        lambda r: (
+            f"{r['full_vector_bytes']['float32'] / mib:.0f} / "
+            f"{r['full_vector_bytes']['float16'] / mib:.0f} MiB"
+        ),
+    )
+    row(
+        "ingest: plain, funnel (target <= 0.5x)",
+        lambda r: (
+            f"{r['builds']['plain']['ingest_s']:.0f} s, "
+            f"{r['builds']['funnel']['ingest_s']:.0f} s (**{ratios(r)['ingest']:.2f}x**)"
+        ),
+    )
+    row(
+        "disk: plain, funnel",
+        lambda r: (
+            f"{r['builds']['plain']['disk_bytes'] / mib:.0f}, "
+            f"{r['builds']['funnel']['disk_bytes'] / mib:.0f} MiB ({ratios(r)['disk']:.2f}x)"
+        ),
+    )
+    row("over `chroma run`: plain", ms("server_plain", "server"))
+    row("over `chroma run`: funnel, replica", ms("server_funnel_hot", "server"))
+    row("over `chroma run`: funnel, vectors per query", ms("server_funnel_cold", "server"))
+    row(
+        "**server funnel p50 / plain** (target <= 1.25)",
+        lambda r: (
+            f"**{ratios(r)['server_p50']:.2f}x** (per-query vectors "
+            f"{ratios(r)['server_p50_cold']:.2f}x)"
+        ),
+    )
+    row(
+        "replica: records, fill time, bytes",
+        lambda r: (
+            f"{r['server']['server_replica']['records']:,}, "
+            f"{r['server']['server_replica']['load_s']:.1f} s, "
+            f"{r['server']['server_replica']['bytes'] / mib:.0f} MiB"
+        ),
+    )
+    return "\n".join(lines)
+
+
+def chart(results: dict[str, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(results, key=int)
+    xs = [int(n) for n in sizes]
+    series = [
+        ("embedded_p50", "p50 latency, embedded", "C0"),
+        ("server_p50", "p50 latency, over chroma run", "C1"),
+        ("hot_memory", "serving memory, float16 hot", "C2"),
+        ("cold_memory", "serving memory, float16 cold", "C3"),
+        ("ingest", "ingest time", "C4"),
+    ]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for key, label, colour in series:
+        points = [(x, ratios(results[n]).get(key)) for x, n in zip(xs, sizes, strict=True)]
+        points = [(x, y) for x, y in points if y is not None]
+        if points:
+            x, y = zip(*points, strict=True)
+            ax.plot(x, y, marker="o", color=colour, label=f"{label} (target {TARGETS[key]})")
+            ax.axhline(TARGETS[key], color=colour, linestyle=":", linewidth=1)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xticks(xs, [f"{x:,}" for x in xs])
+    ax.set_xlabel("records (768-d)")
+    ax.set_ylabel("funnel / plain Chroma (lower is better)")
+    ax.set_title("mrl-rag funnel against plain Chroma, default settings")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50_000, 200_000])
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--server-max", type=int, default=200_000, help="largest N served")
+    parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "bench_scaling")
+    parser.add_argument("--table", type=Path, default=ROOT / "docs" / "scaling.md")
+    parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "images" / "scaling.png")
+    parser.add_argument("--report", action="store_true", help="table and chart of cached results")
+    parser.add_argument("--serve-memory", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_memory:
+        serve_memory(args.work, args.serve_memory)
+        return
+    results_path = args.work / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    if not args.report:
+        for n in args.sizes:
+            results[str(n)] = measure(n, args.work, args.queries, args.rounds, args.server_max)
+            args.work.mkdir(parents=True, exist_ok=True)
+            results_path.write_text(json.dumps(results, indent=1))
+    text = table(results)
+    print("\n" + text)
+    if args.table:
+        args.table.write_text(
+            "# Scaling: the funnel against plain Chroma\n\n"
+            "Generated by `benchmarks/bench_scaling.py` (synthetic 768-d Matryoshka-like "
+            f"vectors, {args.queries} queries, {args.rounds} interleaved rounds, "
+            f"{os.cpu_count()} CPU cores). Latency and recall are measured side by side in "
+            "one process; memory in a fresh process per side after serving every query "
+            "(RSS above the imports: anonymous + file-backed).\n\n"
+            f"![ratios against N](images/{args.chart.name})\n\n{text}\n"
+        )
+    chart(results, args.chart)
+    print(f"\nwrote {results_path}, {args.table}, {args.chart}")
+
+
+if __name__ == "__main__":
+    main()
