@@ -27,8 +27,8 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Embed the corpus once at full size (cached), sweep search dimensions and "
             "shortlists through the real funnel store, print a table, write JSON, CSV and "
-            "a PNG chart, and recommend the smallest dimension that keeps the target share "
-            "of full-dimension nDCG@10."
+            "a PNG chart, and recommend the fastest configuration that keeps the target "
+            "share of full-dimension nDCG@10."
         ),
     )
     _model_arguments(ev)

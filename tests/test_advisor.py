@@ -251,3 +251,25 @@ def test_rows_report_the_shortlist_that_was_measured(beir_dir, tiny_model_path, 
     # Only the 5 reranked candidates come back, so recall@10 and recall@100 count the same 5
     # (with the old 100-candidate bug, recall@100 reached past them).
     assert funnel["recall100"] == funnel["recall10"]
+
+
+def test_recommendation_is_the_fastest_that_keeps_quality() -> None:
+    from mrl_rag._advisor import EvalReport, EvalRow, _recommend
+
+    def row(dim: int, shortlist: int, share: float, p50: float) -> EvalRow:
+        return EvalRow(
+            "plain", "funnel", dim, shortlist, share, 0, 0, 0, share, p50, p50, 0, 0, 0, 0
+        )
+
+    report = EvalReport("m", "d", 1, 1, "labels", 1.0, 0.99)
+    report.rows = [
+        row(64, 300, 0.995, 3.0),  # smallest dimension, slow: a long shortlist
+        row(128, 100, 0.992, 1.8),  # the fastest that keeps quality
+        row(192, 100, 0.999, 1.9),  # as fast within noise, but a bigger index
+        row(32, 100, 0.95, 1.0),  # fastest, but loses quality
+    ]
+    assert (_recommend(report)["dim"], _recommend(report)["shortlist"]) == (128, 100)
+    report.rows[1] = row(128, 100, 0.98, 1.8)
+    assert _recommend(report)["dim"] == 192
+    report.rows = report.rows[3:]
+    assert _recommend(report) is None
