@@ -74,18 +74,7 @@ def run_child(*args: str) -> None:
     assert child.returncode == 0, err
 
 
-CHROMA_CRASH = pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "Chroma 1.5.9's own recovery: after a SIGKILL inside Chroma's upsert, one CI run "
-        "found a record whose metadata and full vector were the new ones but whose HNSW "
-        "entry did not find it (upsert, trial 27 of 30). The local format replays such a "
-        "write from its log; the chroma format on an embedded folder cannot yet."
-    ),
-)
-
-
-@pytest.mark.parametrize("fmt", ["local", pytest.param("chroma", marks=CHROMA_CRASH)])
+@pytest.mark.parametrize("fmt", ["local", "chroma"])
 @pytest.mark.parametrize("op", ["add", "upsert", "delete", "reindex"])
 def test_sigkill_at_random_moments_keeps_the_invariant(op: str, fmt: str, tmp_path: Path) -> None:
     # Every trial starts from a copy of one base store (made by a process of its own).

@@ -1127,10 +1127,11 @@ class MatryoshkaStore:
             ranked = []
             for q, (ids, _) in enumerate(hits):
                 keep = [i for i, record_id in enumerate(ids) if record_id not in gone]
-                rows = replica.lookup([ids[i] for i in keep])
-                full = decode_rows(replica.full(rows))
-                order, scores = rerank(plan, layout, queries[q], full) if keep else ([], [])
-                ranked.append(([keep[i] for i in order], scores, rows[order]))
+                held = replica.full(replica.lookup([ids[i] for i in keep]))  # a copy
+                order, scores = (
+                    rerank(plan, layout, queries[q], decode_rows(held)) if keep else ([], [])
+                )
+                ranked.append(([keep[i] for i in order], scores, held[order]))
             winners = sorted({hits[q][0][i] for q, (pos, _, _) in enumerate(ranked) for i in pos})
             if not winners:
                 return [[] for _ in hits]
@@ -1138,8 +1139,8 @@ class MatryoshkaStore:
             by_id = {record_id: n for n, record_id in enumerate(found["ids"])}
             stored = self._chroma_format.raw(found["ids"], found["metadatas"])
             changed = set(winners) - set(by_id)
-            for q, (pos, _, rows) in enumerate(ranked):
-                for i, mine in zip(pos, replica.full(rows), strict=True):
+            for q, (pos, _, used) in enumerate(ranked):  # the rows each score came from
+                for i, mine in zip(pos, used, strict=True):
                     n = by_id.get(hits[q][0][i])
                     if n is not None and not np.array_equal(stored[n], mine):
                         changed.add(hits[q][0][i])
