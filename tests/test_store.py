@@ -477,6 +477,15 @@ def test_memory_and_disk_give_identical_results(make_store, embedder) -> None:
     store.add(TEXTS, ids=IDS, metadatas=METAS)
     cold = make_store(keep_full_vectors="disk")
     queries = embedder.encode(QUERIES, input_type="query")
+    assert cold.load_full_vectors() == 0  # cold: nothing is brought into memory
+    first = store.search_by_vectors(queries, k=6, shortlist=60)  # before any warm-up
+    assert store.load_full_vectors() == 60
+    late = truncate(np.random.default_rng(7).standard_normal(64).astype(np.float32), 64)
+    store.add_vectors(["late"], [late], texts=["added after the warm-up"])
+    hit = store.search_by_vector(late, k=1, shortlist=61)[0]  # the map (or replica) grows
+    assert (hit.id, round(hit.score, 5)) == ("late", 1.0)
+    store.delete(["late"])
+    assert store.search_by_vectors(queries, k=6, shortlist=60) == first
 
     def above_ties(hits):  # Chroma may order equal scores either way
         return {(h.id, h.text, round(h.score, 5)) for h in hits if h.score > hits[-1].score + 1e-5}
