@@ -62,6 +62,13 @@ class FullVectorReplica:
         """Bytes of vectors held (capacity included)."""
         return self._full.nbytes + self._first.nbytes
 
+    def reserve(self, records: int) -> None:
+        """Make room for ``records`` in all, so that filling grows the arrays once."""
+        with self._lock:
+            if records > len(self._full):
+                self._full = _grown(self._full, records)
+                self._first = _grown(self._first, records)
+
     def put(
         self,
         ids: Sequence[str],

@@ -1181,6 +1181,7 @@ class MatryoshkaStore:
             with self._read_lock():
                 files.warm()
                 return files.live_count()
+        self._call(lambda layout: self._replica_of(layout).reserve(layout.collection.count()))
         offset = 0
         while True:
 
