@@ -530,3 +530,18 @@ def test_replica_follows_writes_of_another_store_object(make_store, embedder) ->
     assert reader.search_by_vector(tail, k=1, shortlist=60)[0].text == "tail flipped"
     writer.delete(["doc-9"])
     assert "doc-9" not in [h.id for h in reader.search_by_vector(tail, k=5, shortlist=60)]
+
+
+def test_first_stage_ef_search_defaults_to_twice_the_shortlist(make_store) -> None:
+    from mrl_rag.store.store import DEFAULT_EF_SEARCH, DEFAULT_SHORTLIST
+
+    def ef_of(store: MatryoshkaStore) -> int:
+        return store.collection.configuration_json["hnsw"]["ef_search"]
+
+    store = make_store(search_dim=8)
+    assert ef_of(store) == DEFAULT_EF_SEARCH == 2 * DEFAULT_SHORTLIST
+    store.add(TEXTS[:10], ids=IDS[:10])
+    store.reindex(16)  # the new index is made alike
+    assert ef_of(store) == DEFAULT_EF_SEARCH
+    mine = make_store(collection=f"t{uuid.uuid4().hex[:12]}", hnsw={"ef_search": 321})
+    assert ef_of(mine) == 321

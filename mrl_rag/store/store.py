@@ -59,6 +59,12 @@ logger = logging.getLogger(__name__)
 #: shortlist of 100 is faster than a smaller one with a longer shortlist at the
 #: same recall. See docs/funnel.md for the measurements.
 DEFAULT_SHORTLIST = 100
+#: HNSW ``ef_search`` of a new store's first stage. Chroma's default (100) equals
+#: the default shortlist, so the last of its 100 results are approximate: at
+#: 50,000 x 768 the first stage found 94.4% of the exact 128-d top 100 with 100
+#: and 98.5% with 200, which took the funnel's recall@10 from 0.976 to 0.987
+#: with no measurable latency cost.
+DEFAULT_EF_SEARCH = 2 * DEFAULT_SHORTLIST
 _GET_PAGE = 1000
 _SWAP_WAIT_S = 1.0
 
@@ -179,7 +185,9 @@ class MatryoshkaStore:
             ``"disk"`` reads each shortlist from where the vectors are stored
             (less memory, slower; docs/funnel.md has the figures).
         hnsw: Extra HNSW settings for a new collection, for example
-            ``{"ef_search": 200, "max_neighbors": 32}``. The space is always cosine.
+            ``{"ef_search": 400, "max_neighbors": 32}``. The space is always
+            cosine; ``ef_search`` defaults to :data:`DEFAULT_EF_SEARCH` (twice
+            the default shortlist).
         adaptor: An :class:`OrthogonalAdaptor` for a new collection's first
             stage. An existing collection loads its own by itself; passing one
             that differs is an error (use :meth:`reindex` to change it).
@@ -362,14 +370,15 @@ class MatryoshkaStore:
         meta[META + "search_dim"] = dim
         meta[META + "store_id"] = store_id
         meta[META + "adaptor"] = adaptor.fingerprint if adaptor is not None else ""
-        lay.hnsw_config_of(dict(hnsw or {}))  # bad settings fail before anything is written
+        hnsw = {"ef_search": DEFAULT_EF_SEARCH, **dict(hnsw or {})}
+        lay.hnsw_config_of(hnsw)  # bad settings fail before anything is written
         if adaptor is None:
-            return lay.create_collection(self._client, self._name, meta, dict(hnsw or {}))
+            return lay.create_collection(self._client, self._name, meta, hnsw)
         self._check_adaptor(adaptor)
         # The rotation is complete before the collection that names it exists.
         lay.save_adaptor(self._client, store_id, adaptor, self._profile.name)
         try:
-            return lay.create_collection(self._client, self._name, meta, dict(hnsw or {}))
+            return lay.create_collection(self._client, self._name, meta, hnsw)
         except BaseException:
             lay.drop_adaptor(self._client, store_id, adaptor.fingerprint)
             raise
