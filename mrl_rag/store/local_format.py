@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -115,6 +115,19 @@ def is_refusal(exc: BaseException) -> bool:
     return isinstance(exc, ValueError | TypeError | InvalidArgumentError | NotFoundError)
 
 
+#: Ids whose positions a view remembers (about 100 bytes each).
+_POSITIONS_KEPT = 1 << 16
+
+
+class _View(NamedTuple):
+    """The live ids of one commit: sorted digests, their entries, positions met."""
+
+    his: npt.NDArray[np.uint64]
+    los: npt.NDArray[np.uint64]
+    entries: npt.NDArray[Any]
+    positions: dict[str, int]
+
+
 @dataclass(frozen=True)
 class _Ends:
     """Where the three files end: entries in the log, rows, record bytes."""
@@ -162,7 +175,7 @@ class LocalFullVectors:
         self.records_path = directory / "records.jsonl"
         self.log_path = directory / "log.bin"
         self._entries = np.zeros(0, dtype=_ENTRY)  # committed PUT and DELETE entries
-        self._view: tuple[npt.NDArray[Any], ...] | None = None
+        self._view: _View | None = None
         self._ends = _Ends(0, 0, 0)
         self._txn = 0
         self._pending: tuple[int, _Ends, _Ends] | None = None  # txn, its start, its end
@@ -420,7 +433,7 @@ class LocalFullVectors:
 
     # -- reading -----------------------------------------------------------------
 
-    def _latest(self) -> tuple[npt.NDArray[Any], ...]:
+    def _latest(self) -> _View:
         """Sorted digests of live ids and their entries (built once per commit)."""
         view = self._view
         if view is None:
@@ -431,17 +444,36 @@ class LocalFullVectors:
             last[:-1] = (his[1:] != his[:-1]) | (los[1:] != los[:-1])
             keep = order[last]
             keep = keep[e["op"][keep] == PUT]
-            view = (e["hi"][keep], e["lo"][keep], e[keep])
+            view = _View(e["hi"][keep], e["lo"][keep], e[keep], {})
             self._view = view
         return view
 
     def live_count(self) -> int:
         """Number of live ids in the committed log."""
-        return len(self._latest()[0])
+        return len(self._latest().his)
 
     def lookup(self, ids: Sequence[str]) -> npt.NDArray[Any]:
-        """The committed entries of ``ids`` (call under ``rw.read()``)."""
-        his, los, entries = self._latest()
+        """The committed entries of ``ids`` (call under ``rw.read()``).
+
+        Positions of ids met before are remembered for the view they belong to
+        (up to :data:`_POSITIONS_KEPT` ids; a commit starts a new view), so a
+        search hashes only the ids it has not met yet.
+        """
+        view = self._latest()
+        known = view.positions.get
+        pos = np.fromiter((known(i, -1) for i in ids), dtype=np.intp, count=len(ids))
+        new = np.flatnonzero(pos < 0)
+        if len(new):
+            fresh = [ids[i] for i in new.tolist()]
+            found = self._positions(view, fresh)
+            pos[new] = found
+            if len(view.positions) < _POSITIONS_KEPT:
+                view.positions.update(zip(fresh, found.tolist(), strict=True))
+        return view.entries[pos]
+
+    def _positions(self, view: _View, ids: Sequence[str]) -> npt.NDArray[np.intp]:
+        """Positions of ``ids`` in ``view``, found by their digests."""
+        his, los = view.his, view.los
         wanted = _digests(ids)
         pos = np.searchsorted(his, wanted[:, 0], side="left")
         pos = np.minimum(pos, max(len(his) - 1, 0))
@@ -460,7 +492,7 @@ class LocalFullVectors:
                     "not belong to this collection, or were replaced)",
                 )
             pos[i] = p
-        return entries[pos]
+        return pos
 
     def _read_rows(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         out = np.empty((len(rows), self.dim), dtype=self.dtype)

@@ -985,7 +985,7 @@ class MatryoshkaStore:
         """:meth:`search_by_vector` for many queries, with one first-stage call to Chroma.
 
         Chroma answers a batch of queries for less CPU per query than one query
-        at a time; the rerank reads each stored vector once for the whole batch.
+        at a time; each query's shortlist is then reranked on its own.
 
         Args:
             query_vectors: Shape ``(q, full_dim)``, query prefix applied.
