@@ -184,16 +184,18 @@ def _kill_at(point: str) -> None:
     def before(self, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
 
-    original = Collection.upsert
+    def after(original):
+        def call_then_die(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            os.kill(os.getpid(), signal.SIGKILL)
 
-    def after(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        os.kill(os.getpid(), signal.SIGKILL)
+        return call_then_die
 
-    if point == "before-chroma":
-        Collection.upsert = before
-    elif point == "after-chroma":
-        Collection.upsert = after
+    if point == "before-chroma":  # the write's upsert or delete never reaches Chroma
+        Collection.upsert = Collection.delete = before
+    elif point == "after-chroma":  # Chroma has applied it; nothing after it runs
+        Collection.upsert = after(Collection.upsert)
+        Collection.delete = after(Collection.delete)
     elif point == "adaptor-create":
         from chromadb.api.client import Client
 
@@ -220,6 +222,11 @@ def main() -> None:
         print("ready", flush=True)
         _kill_at(args.kill_at)
         write(store, ids()[:STEP], 2, upsert=True)
+    elif args.op == "delete-one":  # a base, then one delete (killed at --kill-at)
+        store = base(args.path, args.fmt)
+        print("ready", flush=True)
+        _kill_at(args.kill_at)
+        store.delete(ids()[:STEP])
     elif args.op == "adaptor":  # a new store created with an adaptor
         from mrl_rag import OrthogonalAdaptor
 

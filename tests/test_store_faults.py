@@ -152,6 +152,26 @@ def test_kill_between_the_side_files_and_chroma(point: str, fmt: str, tmp_path: 
     assert fk.check_invariant(store) == held
 
 
+@pytest.mark.parametrize("fmt", ["local", "chroma"])
+@pytest.mark.parametrize("point", ["before-chroma", "after-chroma"])
+def test_kill_around_chromas_delete(point: str, fmt: str, tmp_path: Path) -> None:
+    """A delete killed before or after Chroma applies it: done whole or not at all."""
+    child = spawn("delete-one", str(tmp_path / "db"), fmt, "--kill-at", point)
+    child.communicate(timeout=120)
+    assert child.returncode == -signal.SIGKILL
+    store = fk.open_store(tmp_path / "db", fmt)
+    held = fk.check_invariant(store)
+    first = fk.ids()[: fk.STEP]
+    # The local log had the delete READY: it is rolled forward. A chroma-format
+    # delete killed before Chroma never happened.
+    gone = (point, fmt) != ("before-chroma", "chroma")
+    assert not set(first) & set(held) if gone else {held[i] for i in first} == {1}
+    assert {held[i] for i in fk.ids()[fk.STEP :]} == {1}
+    release(store)
+    store = fk.open_store(tmp_path / "db", fmt)
+    assert fk.check_invariant(store) == held
+
+
 def _side_sizes(path: Path) -> dict[str, int]:
     return {p.name: p.stat().st_size for p in (path / "mrl_rag").rglob("*") if p.is_file()}
 

@@ -495,6 +495,8 @@ class LocalFullVectors:
         return pos
 
     def _read_rows(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        if not len(rows):  # a delete's transaction has none
+            return np.zeros((0, self.dim), dtype=np.float32)
         out = np.empty((len(rows), self.dim), dtype=self.dtype)
         buffer = memoryview(out).cast("B")
         size, fd = self.row_bytes, self._fds["vectors"]
