@@ -532,6 +532,7 @@ def chart(results: dict[str, dict], path: Path) -> None:
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_xticks(xs, [f"{x:,}" for x in xs])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("records (768-d)")
     ax.set_ylabel("funnel / plain Chroma (lower is better)")
     ax.set_title("mrl-rag funnel against plain Chroma, default settings")
@@ -573,7 +574,8 @@ def main() -> None:
             f"{os.cpu_count()} CPU cores). Latency and recall are measured side by side in "
             "one process; memory in a fresh process per side after serving every query "
             "(RSS above the imports: anonymous + file-backed).\n\n"
-            f"![ratios against N](images/{args.chart.name})\n\n{text}\n"
+            f"![ratios against N](images/{args.chart.name})\n\n{text}\n\n"
+            "What limits each ratio, measured: [funnel.md](funnel.md#measured).\n"
         )
     chart(results, args.chart)
     print(f"\nwrote {results_path}, {args.table}, {args.chart}")
