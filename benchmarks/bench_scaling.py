@@ -573,7 +573,9 @@ def main() -> None:
             f"vectors, {args.queries} queries, {args.rounds} interleaved rounds, "
             f"{os.cpu_count()} CPU cores). Latency and recall are measured side by side in "
             "one process; memory in a fresh process per side after serving every query "
-            "(RSS above the imports: anonymous + file-backed).\n\n"
+            "(RSS above the imports: anonymous + file-backed). The same queries run in every "
+            "round, so after the first a search finds the ids it meets already looked up "
+            "(the local format remembers up to 65,536).\n\n"
             f"![ratios against N](images/{args.chart.name})\n\n{text}\n\n"
             "What limits each ratio, measured: [funnel.md](funnel.md#measured).\n"
         )
