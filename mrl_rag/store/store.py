@@ -240,7 +240,8 @@ class MatryoshkaStore:
             )
         self._in_memory = keep_full_vectors == "memory"
         self._replica: FullVectorReplica | None = None
-        self._intent: Path | None = None  # set by _open
+        # Where a chroma-format write on an embedded folder notes its ids (set by _open).
+        self._intent: Path | None = None
         if search_dim is not None:
             search_dim = self._profile.validate_dim(search_dim, name="search_dim")
         if path is not None and client is not None:
@@ -394,10 +395,6 @@ class MatryoshkaStore:
         )
         return Layout(collection, int(meta[META + "search_dim"]), adaptor)
 
-    def _intent_path(self) -> Path | None:
-        """Where a chroma-format write on an embedded folder notes its ids while it runs."""
-        return self._intent
-
     def _finish_chroma_intent(self) -> None:
         """Re-write, as Chroma holds them, the records of a write a crash interrupted.
 
@@ -405,7 +402,7 @@ class MatryoshkaStore:
         record's metadata updated but its HNSW entry not; writing the record
         again, as it now is, puts them back in agreement.
         """
-        intent = self._intent_path()
+        intent = self._intent
         if intent is None or not intent.exists():
             return
         try:
@@ -763,7 +760,7 @@ class MatryoshkaStore:
         """Write one batch (under ``self._writer``): through the local log, or into Chroma."""
         self._check_open()
         if self._files is None:
-            intent = self._intent_path()
+            intent = self._intent
             if intent is not None:  # Chroma's own crash recovery may need our help
                 intent.write_text(json.dumps(batch.ids))
                 with open(intent, "rb+") as fh:
@@ -799,7 +796,7 @@ class MatryoshkaStore:
             if not ids:
                 return  # no ids: nothing to delete, whatever the filter
         with self._writer:
-            if self._files is None and self._intent_path() is None:
+            if self._files is None and self._intent is None:
                 # A Chroma server applies one delete whole, filter and all.
                 self._call(lambda layout: layout.collection.delete(ids=ids, where=where))  # type: ignore[arg-type]
                 return
