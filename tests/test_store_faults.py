@@ -694,33 +694,3 @@ def test_vectors_the_first_stage_could_not_find_are_refused_after_a_reindex(
     assert hit.id == "r9000" and hit.score == pytest.approx(1.0)
     a.delete(["r9000"])
     assert fk.check_invariant(b) == dict.fromkeys(fk.ids(), 1)
-
-
-def test_opening_after_a_crash_writes_the_latest_records_again(tmp_path: Path, monkeypatch) -> None:
-    """A store left by a killed process rewrites its recent records once; a closed one does not."""
-    from mrl_rag import MatryoshkaStore
-
-    rewritten: list[int] = []
-    real = MatryoshkaStore._rewrite_tail
-
-    def spy(self, files) -> None:
-        before = len(rewritten)
-        real(self, files)
-        rewritten.append(before)
-
-    monkeypatch.setattr(MatryoshkaStore, "_rewrite_tail", spy)
-    holder = spawn("hold", str(tmp_path / "db"), "local", stdin=subprocess.PIPE)
-    wait_ready(holder)
-    holder.send_signal(signal.SIGKILL)
-    holder.communicate(timeout=60)
-    store = fk.open_store(tmp_path / "db", "local")
-    second = fk.open_store(tmp_path / "db", "local")  # same process: already done
-    assert len(rewritten) == 1
-    assert fk.check_invariant(store) == dict.fromkeys(fk.ids(), 1)
-    assert len(store._files.tail(10 * fk.N).puts) == fk.N  # every live record, once
-    second.close()
-    store.close()  # a clean close: the next open has nothing to rewrite
-    store = fk.open_store(tmp_path / "db", "local")
-    assert len(rewritten) == 1
-    assert fk.check_invariant(store) == dict.fromkeys(fk.ids(), 1)
-    store.close()

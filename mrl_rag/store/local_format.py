@@ -351,31 +351,6 @@ class LocalFullVectors:
                 deletes.append(line["i"])
         return WriteBatch(puts, self._read_rows(np.asarray(rows, dtype=np.int64)), deletes)
 
-    def tail(self, records: int) -> WriteBatch:
-        """The live records among the last ``records`` committed puts, as they are stored.
-
-        Opening after a crash writes these to Chroma again (see the store's
-        ``_open_files``): Chroma persists its HNSW index every so many records,
-        and its recovery has been seen to leave a recent update out of the index.
-        """
-        e = self._entries
-        puts = np.flatnonzero(e["op"] == PUT)[-records:]
-        if not len(puts):
-            return WriteBatch([], np.zeros((0, self.dim), dtype=np.float32), [])
-        view = self._latest()
-        latest = view.entries
-        # Keep an entry only if it is still its id's latest (a live record as stored).
-        chosen = e[puts]
-        pos = np.searchsorted(view.his, chosen["hi"])
-        pos = np.minimum(pos, max(len(view.his) - 1, 0))
-        live = (
-            (len(view.his) > 0)
-            & (view.his[pos] == chosen["hi"])
-            & (view.los[pos] == chosen["lo"])
-            & (latest["row"][pos] == chosen["row"])
-        )
-        return self._batch_of(chosen[live])
-
     # -- writing -----------------------------------------------------------------
 
     @contextlib.contextmanager

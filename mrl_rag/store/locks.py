@@ -99,16 +99,11 @@ class ProcessLock:
     _held: ClassVar[dict[tuple[int, str], ProcessLock]] = {}
     _registry_lock = threading.RLock()  # a store's __del__ may release inside acquire
 
-    def __init__(self, path: Path, fd: int, key: tuple[int, str], *, unclean: bool) -> None:
+    def __init__(self, path: Path, fd: int, key: tuple[int, str]) -> None:
         self.path = path
         self._fd = fd
         self._key = key
         self._users = 0
-        #: Whether the previous holder ended without releasing the folder (a crash,
-        #: a kill, or an exit without ``close()``): its last writes may need help.
-        self.unclean = unclean
-        #: Stores (by id) whose recent writes were already written again after it.
-        self.recovered: set[str] = set()
 
     @classmethod
     def acquire(cls, folder: Path) -> ProcessLock:
@@ -124,15 +119,13 @@ class ProcessLock:
         with cls._registry_lock:
             lock = cls._held.get(key)
             if lock is None:
-                fd, unclean = cls._lock_file(path, folder)
-                lock = cls(path, fd, key, unclean=unclean)
+                lock = cls(path, cls._lock_file(path, folder), key)
                 cls._held[key] = lock
             lock._users += 1
             return lock
 
     @staticmethod
-    def _lock_file(path: Path, folder: Path) -> tuple[int, bool]:
-        """The locked file's descriptor, and whether its last holder left it uncleanly."""
+    def _lock_file(path: Path, folder: Path) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -147,10 +140,9 @@ class ProcessLock:
                 "other process (store.close()), or serve several processes from a Chroma "
                 "server (`chroma run --path ...` and chromadb.HttpClient)."
             ) from None
-        unclean = bool(os.pread(fd, 32, 0).strip())  # a clean release empties the file
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
-        return fd, unclean
+        return fd
 
     def release(self) -> None:
         """Give back one :meth:`acquire`; the last one unlocks the folder."""
@@ -159,7 +151,5 @@ class ProcessLock:
             if self._users > 0:
                 return
             self._held.pop(self._key, None)
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)  # released cleanly: no pid left behind
             with contextlib.suppress(OSError):
                 os.close(self._fd)  # closing the descriptor drops the flock

@@ -445,11 +445,6 @@ class MatryoshkaStore:
             if files.has_pending:
                 files.recover(self._apply_following_swaps)
                 count = self._layout.collection.count()
-            lock = self._process_lock
-            if lock is not None and lock.unclean and self._store_id not in lock.recovered:
-                if not rebuild:
-                    self._rewrite_tail(files)
-                lock.recovered.add(self._store_id)  # once per crash and store
             if not rebuild and files.live_count() != count:
                 raise files.damaged(
                     files.log_path,
@@ -461,23 +456,6 @@ class MatryoshkaStore:
         return files
 
     # -- properties --------------------------------------------------------
-
-    def _rewrite_tail(self, files: LocalFullVectors) -> None:
-        """After a crash, write the most recent records to Chroma again, as stored.
-
-        Chroma 1.5.9 persists its HNSW index every ``sync_threshold`` records;
-        after a SIGKILL the fault suite has seen a recently updated record whose
-        metadata was new but whose index entry did not find it. Writing again
-        the last records (twice that threshold) puts the index back in agreement;
-        it changes nothing else, and a crash during it is repaired the same way.
-        """
-        hnsw = (self._layout.collection.configuration_json or {}).get("hnsw") or {}
-        batch = files.tail(2 * int(hnsw.get("sync_threshold") or 1000))
-        size = self._client.get_max_batch_size()
-        for start in range(0, len(batch.puts), size):
-            self._apply_following_swaps(
-                WriteBatch(batch.puts[start : start + size], batch.full[start : start + size], [])
-            )
 
     @property
     def embedder(self) -> MatryoshkaEmbedder | None:
