@@ -545,3 +545,38 @@ def test_first_stage_ef_search_defaults_to_twice_the_shortlist(make_store) -> No
     assert ef_of(store) == DEFAULT_EF_SEARCH
     mine = make_store(collection=f"t{uuid.uuid4().hex[:12]}", hnsw={"ef_search": 321})
     assert ef_of(mine) == 321
+
+
+def test_texts_kept_only_in_the_local_files(tmp_path: Path, embedder) -> None:
+    """chroma_texts=False: Chroma holds no documents; searches and get return the texts."""
+    path = tmp_path / "db"
+    store = MatryoshkaStore(embedder, path=path, collection="col", search_dim=8, chroma_texts=False)
+    store.add(TEXTS, ids=IDS, metadatas=METAS)
+    store.add(TEXTS[:1], ids=IDS[:1], metadatas=[{"n": -1}], upsert=True)
+    assert set(store.collection.get(include=["documents"])["documents"]) == {None}
+    for query in QUERIES:
+        hits = store.search(query, k=5, shortlist=60)
+        assert_exact(hits, embedder, query, 5)
+        assert all(h.text == TEXTS[IDS.index(h.id)] for h in hits)
+    assert [(r.text, r.metadata) for r in store.get([IDS[1], "nope", IDS[0]])] == [
+        (TEXTS[1], METAS[1]),
+        (TEXTS[0], {"n": -1}),
+    ]
+    with pytest.raises(ValueError, match=r"where_document=\{'\$contains': 'cat'\} needs the texts"):
+        store.search("cat", k=3, where_document={"$contains": "cat"})
+    store.reindex(16)
+    assert set(store.collection.get(include=["documents"])["documents"]) == {None}
+    assert_exact(store.search(QUERIES[0], k=5, shortlist=60), embedder, QUERIES[0], 5)
+    store.close()
+    # An existing store keeps its own setting; asking for the other one is an error.
+    reopened = MatryoshkaStore(embedder, path=path, collection="col")
+    assert reopened.get([IDS[2]])[0].text == TEXTS[2]
+    reopened.close()
+    with pytest.raises(StoreMismatchError, match="made with chroma_texts=False, not True"):
+        MatryoshkaStore(embedder, path=path, collection="col", chroma_texts=True)
+    with pytest.raises(StoreDamagedError, match="chroma_texts=False: its texts are only"):
+        MatryoshkaStore.repair(embedder, path=path, collection="col")
+    with pytest.raises(ValueError, match="chroma_texts=False needs full_vectors='local'"):
+        MatryoshkaStore(embedder, client=chromadb.EphemeralClient(), chroma_texts=False)
+    with pytest.raises(TypeError, match="chroma_texts must be True, False or None, got 'no'"):
+        MatryoshkaStore(embedder, path=tmp_path / "other", chroma_texts="no")  # type: ignore[arg-type]

@@ -175,7 +175,9 @@ def copy_into(
                 ids=page["ids"],
                 embeddings=truncate(full, new_dim),
                 metadatas=page["metadatas"],
-                documents=page["documents"],
+                documents=page["documents"]
+                if any(d is not None for d in page["documents"])
+                else None,  # a store whose texts are not in Chroma
             )
             bar.update(len(page["ids"]))
     if new.count() != total:

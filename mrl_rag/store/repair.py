@@ -47,6 +47,12 @@ def repair(
         if found is None:
             raise ValueError(f"No collection {collection!r} in {persist_dir}.")
         lay.check_compatible(found, embedder.profile, "local", "float32", None)
+        if (found.metadata or {}).get(META + "chroma_texts") is False:
+            raise StoreDamagedError(
+                f"Collection {collection!r} was made with chroma_texts=False: its texts are "
+                "only in the local files, so Chroma has none to re-embed. Nothing was "
+                "changed; restore the folder from a backup."
+            )
         ids: list[str] = []
         texts: list[Any] = []
         metas: list[dict[str, Any]] = []

@@ -184,6 +184,12 @@ class MatryoshkaStore:
             searches meet records and checked against it on every search.
             ``"disk"`` reads each shortlist from where the vectors are stored
             (less memory, slower; docs/funnel.md has the figures).
+        chroma_texts: Whether Chroma holds each record's text as its document
+            (``True`` by default for a new store; an existing one keeps its own).
+            ``False``, for the ``local`` format only, keeps texts only in the
+            local files: ingest is faster and Chroma's full-text index stays
+            empty, but ``where_document`` filters are refused and ``repair``
+            (which re-embeds Chroma's texts) cannot rebuild the store.
         hnsw: Extra HNSW settings for a new collection, for example
             ``{"ef_search": 400, "max_neighbors": 32}``. The space is always
             cosine; ``ef_search`` defaults to :data:`DEFAULT_EF_SEARCH` (twice
@@ -214,6 +220,7 @@ class MatryoshkaStore:
         full_vectors: FullVectorFormat = "auto",
         full_dtype: FullDType = "float32",
         keep_full_vectors: Literal["memory", "disk"] = "memory",
+        chroma_texts: bool | None = None,
         hnsw: Mapping[str, Any] | None = None,
         adaptor: OrthogonalAdaptor | None = None,
         _rebuild_files: bool = False,
@@ -239,6 +246,8 @@ class MatryoshkaStore:
                 f"keep_full_vectors must be 'memory' or 'disk', got {keep_full_vectors!r}."
             )
         self._in_memory = keep_full_vectors == "memory"
+        if chroma_texts not in (None, True, False):
+            raise TypeError(f"chroma_texts must be True, False or None, got {chroma_texts!r}.")
         self._replica: FullVectorReplica | None = None
         # Where a chroma-format write on an embedded folder notes its ids (set by _open).
         self._intent: Path | None = None
@@ -269,7 +278,14 @@ class MatryoshkaStore:
         try:
             with self._writer:  # an open may finish an interrupted reindex or write
                 self._open(
-                    persist_dir, search_dim, full_vectors, full_dtype, hnsw, adaptor, _rebuild_files
+                    persist_dir,
+                    search_dim,
+                    full_vectors,
+                    full_dtype,
+                    chroma_texts,
+                    hnsw,
+                    adaptor,
+                    _rebuild_files,
                 )
         except BaseException:
             self.close()
@@ -281,6 +297,7 @@ class MatryoshkaStore:
         search_dim: int | None,
         full_vectors: FullVectorFormat,
         full_dtype: FullDType,
+        chroma_texts: bool | None,
         hnsw: Mapping[str, Any] | None,
         adaptor: OrthogonalAdaptor | None,
         rebuild_files: bool,
@@ -291,13 +308,19 @@ class MatryoshkaStore:
         existing = lay.find_collection(client, collection)
         if existing is None:
             existing = self._create(
-                search_dim, full_vectors, full_dtype, persist_dir, hnsw, adaptor
+                search_dim, full_vectors, full_dtype, chroma_texts, persist_dir, hnsw, adaptor
             )
         else:
             lay.check_compatible(existing, self._profile, full_vectors, full_dtype, search_dim)
         meta = existing.metadata or {}
         self._full_format = str(meta[META + "format"])
         self._full_dtype: FullDType = meta[META + "full_dtype"]
+        self._chroma_texts = bool(meta.get(META + "chroma_texts", True))
+        if chroma_texts is not None and chroma_texts != self._chroma_texts:
+            raise StoreMismatchError(
+                f"Collection {collection!r} was made with chroma_texts={self._chroma_texts}, "
+                f"not {chroma_texts}. Open it with chroma_texts=None (it keeps its own)."
+            )
         self._store_id = str(meta[META + "store_id"])
         if persist_dir is not None and self._full_format == "chroma":
             self._intent = persist_dir / "mrl_rag" / f"{self._store_id}.intent"
@@ -359,6 +382,7 @@ class MatryoshkaStore:
         search_dim: int | None,
         full_vectors: str,
         full_dtype: str,
+        chroma_texts: bool | None,
         persist_dir: Path | None,
         hnsw: Mapping[str, Any] | None,
         adaptor: OrthogonalAdaptor | None,
@@ -366,7 +390,14 @@ class MatryoshkaStore:
         dim = search_dim if search_dim is not None else default_search_dim(self._profile)
         if full_vectors == "auto":
             full_vectors = "local" if persist_dir is not None else "chroma"
+        if chroma_texts is False and full_vectors != "local":
+            raise ValueError(
+                "chroma_texts=False needs full_vectors='local' (texts kept in files beside an "
+                f"embedded PersistentClient); this store's format is {full_vectors!r}, which "
+                "keeps every record in Chroma."
+            )
         meta = lay.profile_metadata(self._profile, full_vectors, full_dtype)
+        meta[META + "chroma_texts"] = chroma_texts is not False
         store_id = uuid.uuid4().hex
         meta[META + "search_dim"] = dim
         meta[META + "store_id"] = store_id
@@ -508,12 +539,12 @@ class MatryoshkaStore:
         held = self._layout
         chroma = self._chroma_format if self._full_format == "chroma" else None
         try:
-            apply_batch(held, batch, chroma)
+            apply_batch(held, batch, chroma, texts=self._chroma_texts)
         except Exception:
             fresh = self._reload_layout(held)
             if fresh is None:
                 raise
-            apply_batch(fresh, batch, chroma)
+            apply_batch(fresh, batch, chroma, texts=self._chroma_texts)
 
     def _recover(self) -> None:
         """Finish a local write whose outcome was unknown (see ``transaction``)."""
@@ -795,6 +826,8 @@ class MatryoshkaStore:
             raise TypeError("ids must be a list of strings, got a single str.")
         if not ids:
             return []
+        if self._files is not None:  # the local files hold every record as searches return it
+            return self._get_local(list(ids))
         got = self._call(
             lambda layout: layout.collection.get(ids=list(ids), include=["metadatas", "documents"])
         )
@@ -805,6 +838,19 @@ class MatryoshkaStore:
             )
         }
         return [by_id[i] for i in ids if i in by_id]
+
+    def _get_local(self, ids: list[str]) -> list[SearchResult]:
+        def read(layout: Layout) -> list[SearchResult]:
+            with self._read_lock():
+                present = set(layout.collection.get(ids=ids, include=[])["ids"])
+                wanted = list(dict.fromkeys(i for i in ids if i in present))
+                files = self._files
+                assert files is not None
+                records = files.records(files.lookup(wanted)) if wanted else []
+            by_id = {r.id: SearchResult(r.id, r.text, _public(r.metadata)) for r in records}
+            return [by_id[i] for i in ids if i in by_id]
+
+        return self._call(read)
 
     def full_vectors(self, ids: Sequence[str]) -> npt.NDArray[np.float32]:
         """The stored full vectors of ``ids``, shape ``(len(ids), full_dim)``.
@@ -1022,6 +1068,13 @@ class MatryoshkaStore:
         rerank_dim: int | None,
     ) -> list[list[SearchResult]]:
         """The one search path: a first stage for every query in one call, then reranks."""
+        if where_document is not None and not self._chroma_texts:
+            raise ValueError(
+                f"where_document={dict(where_document)!r} needs the texts in Chroma, but this "
+                "store was made with chroma_texts=False (its texts are only in its local "
+                "files). Filter on metadata with where=..., or build the store with "
+                "chroma_texts=True."
+            )
 
         def run(layout: Layout) -> list[list[SearchResult]]:
             plan = plan_search(

@@ -14,7 +14,9 @@ from mrl_rag.store.records import WriteBatch
 __all__ = ["apply_batch"]
 
 
-def apply_batch(layout: Layout, batch: WriteBatch, chroma: ChromaFullVectors | None) -> None:
+def apply_batch(
+    layout: Layout, batch: WriteBatch, chroma: ChromaFullVectors | None, *, texts: bool = True
+) -> None:
     """Write ``batch`` into the serving collection in one Chroma call.
 
     Args:
@@ -22,6 +24,8 @@ def apply_batch(layout: Layout, batch: WriteBatch, chroma: ChromaFullVectors | N
         batch: Records to put (or ids to delete; a batch never holds both).
         chroma: The ``chroma`` format, which puts the full vectors into the
             records' metadata; ``None`` for the ``local`` format.
+        texts: Whether Chroma holds the records' texts too (a store made with
+            ``chroma_texts=False`` keeps them only in its local files).
     """
     col = layout.collection
     if batch.deletes:
@@ -38,18 +42,18 @@ def apply_batch(layout: Layout, batch: WriteBatch, chroma: ChromaFullVectors | N
         )
     ids = [r.id for r in batch.puts]
     metadatas: list[dict[str, Any]] = [dict(r.metadata) for r in batch.puts]
-    documents: list[str | None] = [r.text for r in batch.puts]
+    documents: list[str | None] = [r.text if texts else None for r in batch.puts]
     # Chroma's upsert merges into an existing record: it keeps metadata keys the new
     # write leaves out and the old document when the new one has none. A put replaces
     # the whole record, so it clears them (a None value drops a key; "" clears a
     # document, which reads map back to None: stored texts are never empty).
-    old = col.get(ids=ids, include=["metadatas", "documents"])
+    old = col.get(ids=ids, include=["metadatas"])
     old_meta = dict(zip(old["ids"], old["metadatas"], strict=True))
     for i, record_id in enumerate(ids):
         if record_id in old_meta:
             for key in old_meta[record_id] or {}:
                 metadatas[i].setdefault(key, None)
-            if documents[i] is None:
+            if documents[i] is None and texts:
                 documents[i] = ""
     if chroma is not None:
         for meta, fragment in zip(metadatas, chroma.encode(batch.full), strict=True):
