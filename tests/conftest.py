@@ -51,8 +51,24 @@ def run_example(script: str, *args: str, timeout: int = 600):
     )
 
 
+def _word_tokenizer(cls: type, vocab_path: Path):
+    """A WordPiece tokenizer over ``vocab_path`` that knows every word of the vocabulary.
+
+    transformers 5 takes the vocabulary as ``vocab=`` and silently ignores
+    ``vocab_file=`` (every word then becomes ``[UNK]`` and every text the same
+    vector), so this checks that a known word survives.
+    """
+    for key in ("vocab", "vocab_file"):
+        tokenizer = cls(**{key: str(vocab_path)}, do_lower_case=True)
+        ids = tokenizer("cat dog", add_special_tokens=False)["input_ids"]
+        if tokenizer.unk_token_id not in ids and len(ids) == 2:
+            return tokenizer
+    raise RuntimeError(f"No tokenizer built from {vocab_path} knows the word 'cat'.")
+
+
 def _build_tiny_model(path: Path, **st_kwargs: object) -> Path:
     """Save a randomly initialised 2-layer BERT (64-d) as a sentence-transformers folder."""
+    import numpy as np
     import torch
     from sentence_transformers import SentenceTransformer
     from transformers import BertConfig, BertModel, BertTokenizerFast
@@ -66,7 +82,7 @@ def _build_tiny_model(path: Path, **st_kwargs: object) -> Path:
     hf_dir.mkdir(parents=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *_WORDS, *"abcdefghijklmnopqrstuvwxyz:"]
     (hf_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(hf_dir / "vocab.txt"), do_lower_case=True)
+    tokenizer = _word_tokenizer(BertTokenizerFast, hf_dir / "vocab.txt")
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=TINY_DIM,
@@ -83,6 +99,9 @@ def _build_tiny_model(path: Path, **st_kwargs: object) -> Path:
     model = SentenceTransformer(modules=[transformer, pooling], device="cpu", **st_kwargs)
     out = path / "st"
     model.save(str(out))
+    probe = SentenceTransformer(str(out), device="cpu").encode(["cat dog", "paris tea"])
+    if abs(float(probe[0] @ probe[1])) > 0.999 * float(np.linalg.norm(probe, axis=1).prod()):
+        raise RuntimeError("The tiny model gives two different texts the same vector.")
     return out
 
 

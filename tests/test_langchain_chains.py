@@ -179,3 +179,42 @@ async def test_retriever_batch_is_one_search_with_a_run_per_query(vector_store) 
         retriever.invoke("espresso", kk=1)
     failed = retriever.batch(["espresso", "  "], return_exceptions=True)
     assert all(isinstance(f, ValueError) and "queries[1]" in str(f) for f in failed)
+
+
+async def test_max_marginal_relevance_in_every_form(vector_store) -> None:
+    """MMR on the full vectors of the first stage's fetch_k candidates, sync, async, retriever."""
+    store, query = vector_store.store, "food and drink"
+    core = [h.id for h in store.search(query, k=4, shortlist=24, mmr_lambda=0.2)]
+    plain = [h.id for h in store.search(query, k=4, shortlist=24)]
+    assert core != plain  # diversity changes the picks on this data
+    found = vector_store.max_marginal_relevance_search(query, k=4, fetch_k=24, lambda_mult=0.2)
+    assert [d.id for d in found] == core
+    full = vector_store.embeddings.embed_query(query)
+    by_vector = vector_store.max_marginal_relevance_search_by_vector(
+        full, k=4, fetch_k=24, lambda_mult=0.2
+    )
+    assert [d.id for d in by_vector] == core
+    found = await vector_store.amax_marginal_relevance_search(
+        query, k=4, fetch_k=24, lambda_mult=0.2
+    )
+    assert [d.id for d in found] == core
+    retriever = vector_store.as_retriever(
+        search_type="mmr", search_kwargs={"k": 4, "fetch_k": 24, "lambda_mult": 0.2}
+    )
+    assert [d.id for d in retriever.invoke(query)] == core
+    assert [d.id for d in await retriever.ainvoke(query)] == core
+    small = vector_store.max_marginal_relevance_search(query, k=3, filter={"n": {"$lt": 8}})
+    assert len(small) == 3 and all(d.metadata["n"] < 8 for d in small)
+
+
+def test_score_by_vector_and_ambiguous_arguments(vector_store) -> None:
+    full = vector_store.embeddings.embed_query("tallest mountain in the world")
+    pairs = vector_store.similarity_search_with_score_by_vector(full, k=2)
+    by_text = vector_store.similarity_search_with_score("tallest mountain in the world", k=2)
+    assert [(d.id, round(s, 5)) for d, s in pairs] == [(d.id, round(s, 5)) for d, s in by_text]
+    with pytest.raises(ValueError, match="as filter= or as where=, not both"):
+        vector_store.similarity_search("espresso", k=3, filter={"n": 1}, where={"n": 2})
+    count = vector_store.store.count()
+    with pytest.raises(TypeError, match="got a single str; pass \\[text\\] to add one"):
+        vector_store.add_texts("just one string")
+    assert vector_store.store.count() == count

@@ -274,3 +274,85 @@ async def test_retrieve_batch_is_one_search(built, embed_model) -> None:
     finally:
         del store._search_many
     assert retriever.retrieve_batch([]) == []
+
+
+def test_not_filters_exclude_what_they_name(built) -> None:
+    """FilterCondition.NOT: none of the filters matches (as LlamaIndex defines it)."""
+    index, vector_store = built
+    every = {h.id: h.metadata for h in vector_store.store.search("anything", k=50, shortlist=50)}
+    not_food = MetadataFilters(
+        filters=[MetadataFilter(key="topic", value="food")], condition=FilterCondition.NOT
+    )
+    assert to_chroma_where(not_food) == {"topic": {"$ne": "food"}}
+    got = index.as_retriever(similarity_top_k=50, filters=not_food).retrieve("a hot drink")
+    assert {n.node.metadata["n"] for n in got} == {
+        m["n"] for m in every.values() if m["topic"] != "food"
+    }
+    neither = MetadataFilters(
+        filters=[
+            MetadataFilter(key="topic", operator=FilterOperator.IN, value=["food", "science"]),
+            MetadataFilter(key="n", operator=FilterOperator.NE, value=3),
+        ],
+        condition=FilterCondition.NOT,
+    )
+    assert to_chroma_where(neither) == {
+        "$and": [{"topic": {"$nin": ["food", "science"]}}, {"n": {"$eq": 3}}]
+    }
+    got = index.as_retriever(similarity_top_k=50, filters=neither).retrieve("x")
+    expected = {m["n"] for m in every.values() if m["topic"] not in ("food", "science")}
+    assert {n.node.metadata["n"] for n in got} == expected & {3}
+    ranged = MetadataFilters(
+        filters=[MetadataFilter(key="n", operator=FilterOperator.GT, value=3)],
+        condition=FilterCondition.NOT,
+    )
+    with pytest.raises(ValueError, match=r"NOT of 'gt' \(on key 'n'\) cannot be expressed"):
+        index.as_retriever(filters=ranged).retrieve("x")
+
+
+def test_mmr_mode_and_vector_store_kwargs_are_honoured(built, embed_model) -> None:
+    index, vector_store = built
+    query = "food and drink"
+    q = np.asarray(embed_model.get_query_embedding(query))
+    mmr = index.as_retriever(
+        similarity_top_k=4,
+        vector_store_query_mode="mmr",
+        vector_store_kwargs={"mmr_threshold": 0.2, "mmr_prefetch_k": 24},
+    ).retrieve(query)
+    core = vector_store.store.search_by_vector(q, k=4, shortlist=24, mmr_lambda=0.2)
+    plain = vector_store.store.search_by_vector(q, k=4, shortlist=24)
+    assert [n.node.node_id for n in mmr] == [h.id for h in core]
+    assert [h.id for h in core] != [h.id for h in plain]  # the mode is not ignored
+    science = index.as_retriever(
+        similarity_top_k=5, vector_store_kwargs={"where": {"topic": "science"}}
+    ).retrieve(query)
+    assert science and {n.node.metadata["topic"] for n in science} == {"science"}
+    both = index.as_retriever(
+        filters=MetadataFilters(filters=[MetadataFilter(key="topic", value="food")]),
+        vector_store_kwargs={"where": {"topic": "science"}},
+    )
+    with pytest.raises(ValueError, match="as query filters or as vector_store_kwargs where"):
+        both.retrieve(query)
+    with pytest.raises(ValueError, match="vector_store_query_mode='sparse' is not supported"):
+        index.as_retriever(vector_store_query_mode="sparse").retrieve(query)
+
+
+def test_from_embedding_passes_store_options_and_refuses_others(embed_model) -> None:
+    name = f"opt-{uuid.uuid4().hex[:8]}"
+    client = chromadb.EphemeralClient()
+    vector_store = MatryoshkaVectorStore.from_embedding(
+        embed_model,
+        client=client,
+        collection_name=name,
+        shortlist=7,
+        full_dtype="float16",
+        hnsw={"ef_search": 321},
+    )
+    assert vector_store.shortlist == 7
+    assert vector_store.store.collection.metadata["mrl:full_dtype"] == "float16"
+    assert vector_store.store.collection.configuration_json["hnsw"]["ef_search"] == 321
+    with pytest.raises(TypeError, match="typo_option"):
+        MatryoshkaVectorStore.from_embedding(embed_model, client=client, typo_option=1)
+    from llama_index.core.embeddings import MockEmbedding
+
+    with pytest.raises(TypeError, match=r"needs a MatryoshkaEmbedding .* got MockEmbedding"):
+        MatryoshkaVectorStore.from_embedding(MockEmbedding(embed_dim=8), client=client)

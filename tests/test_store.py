@@ -580,3 +580,49 @@ def test_texts_kept_only_in_the_local_files(tmp_path: Path, embedder) -> None:
         MatryoshkaStore(embedder, client=chromadb.EphemeralClient(), chroma_texts=False)
     with pytest.raises(TypeError, match="chroma_texts must be True, False or None, got 'no'"):
         MatryoshkaStore(embedder, path=tmp_path / "other", chroma_texts="no")  # type: ignore[arg-type]
+
+
+def reference_mmr(query: np.ndarray, docs: np.ndarray, k: int, lam: float) -> list[int]:
+    """Maximal marginal relevance, written out plainly: the reference for the store's."""
+    picked: list[int] = []
+    while len(picked) < min(k, len(docs)):
+        best, best_gain = -1, -np.inf
+        for i in range(len(docs)):
+            if i in picked:
+                continue
+            relevance = float(docs[i] @ query)
+            redundancy = max((float(docs[i] @ docs[j]) for j in picked), default=0.0)
+            gain = relevance if not picked else lam * relevance - (1 - lam) * redundancy
+            if gain > best_gain + 1e-6:
+                best, best_gain = i, gain
+        picked.append(best)
+    return picked
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3, 0.7])
+def test_max_marginal_relevance_on_the_full_vectors(make_store, embedder, lam: float) -> None:
+    store = make_store(search_dim=8)
+    store.add(TEXTS, ids=IDS, metadatas=METAS)
+    docs = embedder.encode(TEXTS, input_type="document")
+    for query in QUERIES[:2]:
+        q = embedder.encode([query], input_type="query")[0]
+        hits = store.search(query, k=6, shortlist=60, mmr_lambda=lam)
+        assert [h.id for h in hits] == [IDS[i] for i in reference_mmr(q, docs, 6, lam)]
+        np.testing.assert_allclose(
+            [h.score for h in hits], docs[[IDS.index(h.id) for h in hits]] @ q, atol=1e-5
+        )
+        plain = store.search(query, k=6, shortlist=60)
+        assert [h.id for h in store.search(query, k=6, shortlist=60, mmr_lambda=1.0)] == [
+            h.id for h in plain
+        ]
+        if lam < 0.5:  # diversity changes the picks
+            assert [h.id for h in hits] != [h.id for h in plain]
+    odd = store.search(QUERIES[0], k=4, shortlist=60, where={"group": "odd"}, mmr_lambda=lam)
+    assert odd and all(h.metadata["group"] == "odd" for h in odd)
+    with pytest.raises(
+        ValueError,
+        match=r"mmr_lambda must be from 0 \(most diverse\) to 1 \(most relevant\), got 1.5",
+    ):
+        store.search("cat", k=3, mmr_lambda=1.5)
+    with pytest.raises(TypeError, match="mmr_lambda must be a number from 0 to 1, got 'high'"):
+        store.search("cat", k=3, mmr_lambda="high")  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mrl_rag._profiles import ModelProfile
-from mrl_rag._scoring import top_k
+from mrl_rag._scoring import max_marginal_relevance, top_k
 from mrl_rag._truncate import check_dim_type, truncate
 from mrl_rag.store.layout import Layout
 
@@ -51,6 +51,7 @@ class SearchPlan:
     shortlist: int
     rerank_dim: int
     stages: tuple[tuple[int, int], ...]
+    mmr_lambda: float | None = None
 
 
 def check_query_vector(
@@ -78,6 +79,7 @@ def plan_search(
     default_shortlist: int,
     rerank_dim: int | None,
     cascade: Sequence[tuple[int, int]] | None,
+    mmr_lambda: float | None = None,
 ) -> SearchPlan:
     """Validate a search's parameters once (errors name the parameter and what is allowed)."""
     k = check_dim_type(k, name="k")
@@ -114,7 +116,30 @@ def plan_search(
             )
         stages.append((dim, keep))
         last_dim, last_keep = dim, keep
-    return SearchPlan(k=k, shortlist=max(k, width), rerank_dim=rerank, stages=tuple(stages))
+    if mmr_lambda is not None:
+        if isinstance(mmr_lambda, bool) or not isinstance(mmr_lambda, int | float):
+            raise TypeError(f"mmr_lambda must be a number from 0 to 1, got {mmr_lambda!r}.")
+        if not 0.0 <= mmr_lambda <= 1.0:
+            raise ValueError(
+                f"mmr_lambda must be from 0 (most diverse) to 1 (most relevant), got {mmr_lambda}."
+            )
+        mmr_lambda = float(mmr_lambda)
+    return SearchPlan(
+        k=k,
+        shortlist=max(k, width),
+        rerank_dim=rerank,
+        stages=tuple(stages),
+        mmr_lambda=mmr_lambda,
+    )
+
+
+def _pick(
+    plan: SearchPlan, scores: npt.NDArray[np.float32], vectors: npt.NDArray[np.float32]
+) -> npt.NDArray[np.intp]:
+    """The final choice among reranked candidates: top k, or max marginal relevance."""
+    if plan.mmr_lambda is None:
+        return top_k(scores, plan.k)
+    return max_marginal_relevance(scores, vectors, plan.k, plan.mmr_lambda)
 
 
 def rerank(
@@ -125,6 +150,11 @@ def rerank(
 ) -> tuple[list[int], list[float]]:
     """Positions of the best ``plan.k`` of the shortlist, best first, and their scores.
 
+    With ``plan.mmr_lambda``, the ``plan.k`` are picked by max marginal relevance
+    among the candidates, compared with each other on the same vectors as the
+    query; the order is the order of picking, and each score is still the cosine
+    with the query.
+
     Args:
         plan: The validated search.
         layout: The serving layout (for the adaptor of cascade stages).
@@ -133,7 +163,7 @@ def rerank(
     """
     if not plan.stages and plan.rerank_dim == len(query_full):  # the default: one matmul
         scores = full @ query_full
-        best = top_k(scores, plan.k)
+        best = _pick(plan, scores, full)
         return best.tolist(), scores[best].tolist()
     candidates = np.arange(len(full))
     view, query_view = layout.search_view(full), layout.search_view(query_full)
@@ -143,5 +173,5 @@ def rerank(
     if plan.rerank_dim != len(query_full):
         full, query_full = truncate(view, plan.rerank_dim), truncate(query_view, plan.rerank_dim)
     scores = full[candidates] @ query_full
-    best = top_k(scores, plan.k)
+    best = _pick(plan, scores, full[candidates])
     return candidates[best].tolist(), scores[best].tolist()

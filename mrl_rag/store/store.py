@@ -920,6 +920,7 @@ class MatryoshkaStore:
         where_document: Mapping[str, Any] | None = None,
         cascade: Sequence[tuple[int, int]] | None = None,
         rerank_dim: int | None = None,
+        mmr_lambda: float | None = None,
     ) -> list[SearchResult]:
         """Find the ``k`` best records for a query.
 
@@ -942,9 +943,14 @@ class MatryoshkaStore:
                 default) means the full vectors. A smaller one must still be at
                 least ``search_dim``; it trades quality for nothing much, so
                 measure before using it.
+            mmr_lambda: Pick the ``k`` results from the reranked shortlist by max
+                marginal relevance instead of by score alone, comparing them on
+                their full vectors: from 0 (most diverse) to 1 (most relevant).
+                The shortlist is the pool (LangChain's ``fetch_k``).
 
         Returns:
-            Up to ``k`` results, best first, by cosine similarity at ``rerank_dim``.
+            Up to ``k`` results, best first, by cosine similarity at ``rerank_dim``
+            (with ``mmr_lambda``: in the order they were picked).
         """
         embedder = self._require_embedder()
         query_full = embedder.encode([check_text(query, name="query")], input_type="query")[0]
@@ -956,6 +962,7 @@ class MatryoshkaStore:
             where_document=where_document,
             cascade=cascade,
             rerank_dim=rerank_dim,
+            mmr_lambda=mmr_lambda,
         )
 
     def search_batch(
@@ -968,6 +975,7 @@ class MatryoshkaStore:
         where_document: Mapping[str, Any] | None = None,
         cascade: Sequence[tuple[int, int]] | None = None,
         rerank_dim: int | None = None,
+        mmr_lambda: float | None = None,
     ) -> list[list[SearchResult]]:
         """:meth:`search` for many queries: one model call and one first-stage call to Chroma.
 
@@ -979,6 +987,7 @@ class MatryoshkaStore:
             where_document: As in :meth:`search`, the same for every query.
             cascade: As in :meth:`search`.
             rerank_dim: As in :meth:`search`.
+            mmr_lambda: As in :meth:`search`.
 
         Returns:
             One list of results per query, in the order of ``queries``.
@@ -995,6 +1004,7 @@ class MatryoshkaStore:
             where_document=where_document,
             cascade=cascade,
             rerank_dim=rerank_dim,
+            mmr_lambda=mmr_lambda,
         )
 
     def search_by_vector(
@@ -1007,11 +1017,12 @@ class MatryoshkaStore:
         where_document: Mapping[str, Any] | None = None,
         cascade: Sequence[tuple[int, int]] | None = None,
         rerank_dim: int | None = None,
+        mmr_lambda: float | None = None,
     ) -> list[SearchResult]:
         """:meth:`search` with a precomputed full query vector (query prefix applied)."""
         query_full = check_query_vector(query_vector, self._profile)
         return self._search_many(
-            query_full[None], k, shortlist, where, where_document, cascade, rerank_dim
+            query_full[None], k, shortlist, where, where_document, cascade, rerank_dim, mmr_lambda
         )[0]
 
     def search_by_vectors(
@@ -1024,6 +1035,7 @@ class MatryoshkaStore:
         where_document: Mapping[str, Any] | None = None,
         cascade: Sequence[tuple[int, int]] | None = None,
         rerank_dim: int | None = None,
+        mmr_lambda: float | None = None,
     ) -> list[list[SearchResult]]:
         """:meth:`search_by_vector` for many queries, with one first-stage call to Chroma.
 
@@ -1038,6 +1050,7 @@ class MatryoshkaStore:
             where_document: Chroma document filter, the same for every query.
             cascade: As in :meth:`search`.
             rerank_dim: As in :meth:`search`.
+            mmr_lambda: As in :meth:`search`.
 
         Returns:
             One list of results per query, in the order of ``query_vectors``.
@@ -1055,7 +1068,9 @@ class MatryoshkaStore:
                 for i, q in enumerate(queries)
             ]
         )
-        return self._search_many(queries, k, shortlist, where, where_document, cascade, rerank_dim)
+        return self._search_many(
+            queries, k, shortlist, where, where_document, cascade, rerank_dim, mmr_lambda
+        )
 
     def _search_many(
         self,
@@ -1066,6 +1081,7 @@ class MatryoshkaStore:
         where_document: Mapping[str, Any] | None,
         cascade: Sequence[tuple[int, int]] | None,
         rerank_dim: int | None,
+        mmr_lambda: float | None,
     ) -> list[list[SearchResult]]:
         """The one search path: a first stage for every query in one call, then reranks."""
         if where_document is not None and not self._chroma_texts:
@@ -1085,6 +1101,7 @@ class MatryoshkaStore:
                 default_shortlist=self.shortlist,
                 rerank_dim=rerank_dim,
                 cascade=cascade,
+                mmr_lambda=mmr_lambda,
             )
             firsts = truncate(layout.search_view(queries), layout.search_dim)
             slim = self._files is not None or self._in_memory  # ids and distances only

@@ -14,7 +14,7 @@ from langchain_core.vectorstores import VectorStore
 
 from langchain_mrl_rag.embeddings import MatryoshkaEmbeddings
 from langchain_mrl_rag.retrievers import to_document
-from mrl_rag import MatryoshkaStore
+from mrl_rag import MatryoshkaStore, SearchResult
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -111,6 +111,10 @@ class MatryoshkaVectorStore(VectorStore):
         Returns:
             The ids.
         """
+        if isinstance(texts, str):
+            raise TypeError(
+                "texts must be a list of strings, got a single str; pass [text] to add one."
+            )
         texts = list(texts)
         if ids is None:
             ids = [None] * len(texts)
@@ -127,6 +131,32 @@ class MatryoshkaVectorStore(VectorStore):
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         """Documents by id, in the order given; unknown ids are left out."""
         return [to_document(hit, with_scores=False) for hit in self.store.get(list(ids))]
+
+    def _search(
+        self,
+        query: str | list[float],
+        k: int,
+        filter: dict[str, Any] | None,
+        kwargs: dict[str, Any],
+        *,
+        fetch_k: int | None = None,
+        lambda_mult: float | None = None,
+    ) -> list[SearchResult]:
+        """Every search goes through here: a query text or a full query vector."""
+        if "where" in kwargs:  # Chroma's name for the same thing
+            if filter is not None:
+                raise ValueError(
+                    "Pass the metadata filter as filter= or as where=, not both "
+                    f"(got filter={filter!r} and where={kwargs['where']!r})."
+                )
+            filter = kwargs.pop("where")
+        if fetch_k is not None:
+            kwargs["shortlist"] = fetch_k
+        if lambda_mult is not None:
+            kwargs["mmr_lambda"] = lambda_mult
+        if isinstance(query, str):
+            return self.store.search(query, k=k, where=filter, **kwargs)
+        return self.store.search_by_vector(np.asarray(query), k=k, where=filter, **kwargs)
 
     def similarity_search(
         self,
@@ -150,13 +180,11 @@ class MatryoshkaVectorStore(VectorStore):
         Args:
             query: The query text.
             k: How many documents.
-            filter: Chroma metadata filter for the first stage.
+            filter: Chroma metadata filter for the first stage (or ``where=``,
+                Chroma's name for it; not both).
             **kwargs: ``shortlist``, ``rerank_dim``, ``where_document``, ``cascade``.
         """
-        where = kwargs.pop("where", None)  # Chroma's name for the same thing
-        hits = self.store.search(
-            query, k=k, where=filter if filter is not None else where, **kwargs
-        )
+        hits = self._search(query, k, filter, kwargs)
         return [(to_document(hit, with_scores=False), hit.score) for hit in hits]
 
     def similarity_search_by_vector(
@@ -167,10 +195,56 @@ class MatryoshkaVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         """Search with a full query vector (from ``embed_query`` at full dimension)."""
-        where = kwargs.pop("where", None)
-        hits = self.store.search_by_vector(
-            np.asarray(embedding), k=k, where=filter if filter is not None else where, **kwargs
-        )
+        hits = self._search(embedding, k, filter, kwargs)
+        return [to_document(hit, with_scores=False) for hit in hits]
+
+    def similarity_search_with_score_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        filter: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[tuple[Document, float]]:
+        """:meth:`similarity_search_by_vector` with each document's cosine similarity."""
+        hits = self._search(embedding, k, filter, kwargs)
+        return [(to_document(hit, with_scores=False), hit.score) for hit in hits]
+
+    def max_marginal_relevance_search(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """Documents picked for relevance and diversity, compared on their full vectors.
+
+        The first stage fetches ``fetch_k`` candidates; they are reranked exactly
+        and ``k`` are picked by max marginal relevance.
+
+        Args:
+            query: The query text.
+            k: How many documents.
+            fetch_k: Candidates to pick from (the funnel's shortlist).
+            lambda_mult: From 0 (most diverse) to 1 (most relevant).
+            filter: Chroma metadata filter for the first stage.
+            **kwargs: ``where_document``, ``rerank_dim``, ``cascade``.
+        """
+        hits = self._search(query, k, filter, kwargs, fetch_k=fetch_k, lambda_mult=lambda_mult)
+        return [to_document(hit, with_scores=False) for hit in hits]
+
+    def max_marginal_relevance_search_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """:meth:`max_marginal_relevance_search` with a full query vector."""
+        hits = self._search(embedding, k, filter, kwargs, fetch_k=fetch_k, lambda_mult=lambda_mult)
         return [to_document(hit, with_scores=False) for hit in hits]
 
     def _select_relevance_score_fn(self) -> Any:

@@ -16,9 +16,11 @@ from llama_index.core.vector_stores.types import (
     MetadataFilter,
     MetadataFilters,
     VectorStoreQuery,
+    VectorStoreQueryMode,
     VectorStoreQueryResult,
 )
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
+from llama_index.embeddings.mrl_rag import MatryoshkaEmbedding
 
 from mrl_rag import MatryoshkaStore, ModelProfile, SearchResult
 
@@ -36,12 +38,33 @@ _OPERATORS = {
     FilterOperator.NIN: "$nin",
 }
 _CONDITIONS = {FilterCondition.AND: "$and", FilterCondition.OR: "$or"}
+# The complement of each operator in Chroma, where a record without the key is in
+# the complement of == and in (as in LlamaIndex, where a missing key never matches).
+_NEGATIONS = {"$eq": "$ne", "$ne": "$eq", "$in": "$nin", "$nin": "$in"}
+
+
+def _negate(where: dict[str, Any]) -> dict[str, Any]:
+    """The Chroma filter matching exactly the records ``where`` does not match."""
+    (key, value), *_ = where.items()
+    if key in ("$and", "$or"):  # De Morgan
+        return {"$or" if key == "$and" else "$and": [_negate(part) for part in value]}
+    ((op, operand),) = value.items()
+    if op not in _NEGATIONS:
+        raise ValueError(
+            f"FilterCondition.NOT of {op[1:]!r} (on key {key!r}) cannot be expressed in Chroma: "
+            "its complement would have to include records without the key. Negate it "
+            "yourself (for example NOT > as <=) if those records should be left out; NOT "
+            f"supports {', '.join(o[1:] for o in _NEGATIONS)}."
+        )
+    return {key: {_NEGATIONS[op]: operand}}
 
 
 def to_chroma_where(filters: MetadataFilters | None) -> dict[str, Any] | None:
     """Translate LlamaIndex ``MetadataFilters`` into a Chroma ``where`` filter.
 
-    Supports ``==, !=, >, >=, <, <=, in, nin``, nested filters, and ``and``/``or``.
+    Supports ``==, !=, >, >=, <, <=, in, nin``, nested filters, and the
+    conditions ``and``, ``or`` and ``not`` (none of the filters matches, as in
+    LlamaIndex; of ``==, !=, in, nin`` only, whose complement Chroma can express).
 
     Raises:
         ValueError: For any other operator or condition, naming it and listing
@@ -65,12 +88,17 @@ def to_chroma_where(filters: MetadataFilters | None) -> dict[str, Any] | None:
                 f"{', '.join(o.value for o in _OPERATORS)}."
             )
         parts.append({item.key: {op: item.value}})
+    if not parts:
+        return None
+    if filters.condition == FilterCondition.NOT:
+        negated = [_negate(part) for part in parts]
+        return negated[0] if len(negated) == 1 else {"$and": negated}
     if len(parts) == 1:
         return parts[0]
     condition = _CONDITIONS.get(filters.condition)  # type: ignore[arg-type]
     if condition is None:
         raise ValueError(
-            f"Filter condition {filters.condition!r} is not supported; supported: and, or."
+            f"Filter condition {filters.condition!r} is not supported; supported: and, or, not."
         )
     return {condition: parts}
 
@@ -125,13 +153,15 @@ class MatryoshkaVectorStore(BasePydanticVectorStore):
     @classmethod
     def from_embedding(
         cls,
-        embed_model: Any,
+        embed_model: MatryoshkaEmbedding,
         *,
         collection_name: str = "llamaindex",
         persist_directory: str | Path | None = None,
         client: ClientAPI | None = None,
         search_dim: int | None = None,
-        **kwargs: Any,
+        shortlist: int | None = None,
+        rerank_dim: int | None = None,
+        **store_kwargs: Any,
     ) -> MatryoshkaVectorStore:
         """Open (or create) a funnel store for a :class:`MatryoshkaEmbedding`.
 
@@ -141,16 +171,32 @@ class MatryoshkaVectorStore(BasePydanticVectorStore):
             persist_directory: Folder of an embedded Chroma (the default client).
             client: Any Chroma client instead.
             search_dim: First-stage dimension of a new collection.
-            **kwargs: ``shortlist``, ``rerank_dim``.
+            shortlist: First-stage candidates per query.
+            rerank_dim: Dimension of the exact rerank (default: full).
+            **store_kwargs: Passed to :class:`mrl_rag.MatryoshkaStore` (for
+                example ``hnsw``, ``full_dtype``, ``chroma_texts``); an unknown
+                name is an error.
+
+        Raises:
+            TypeError: If ``embed_model`` is not a ``MatryoshkaEmbedding`` (the
+                store needs its full vectors and prefixes), or for an unknown
+                store option.
         """
+        if not isinstance(embed_model, MatryoshkaEmbedding):
+            raise TypeError(
+                "MatryoshkaVectorStore.from_embedding needs a MatryoshkaEmbedding (the store "
+                "keeps full vectors and the model's prefixes), got "
+                f"{type(embed_model).__name__}."
+            )
         store = MatryoshkaStore(
             embed_model.matryoshka_embedder,
             collection=collection_name,
             path=persist_directory if client is None else None,
             client=client,
             search_dim=search_dim,
+            **store_kwargs,
         )
-        return cls(store, **kwargs)
+        return cls(store, shortlist=shortlist, rerank_dim=rerank_dim)
 
     @classmethod
     def class_name(cls) -> str:
@@ -218,8 +264,42 @@ class MatryoshkaVectorStore(BasePydanticVectorStore):
         return [to_node_with_score(hit).node for hit in self._store.get(node_ids)]
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        """Funnel search with the query's full embedding and filters."""
+        """Funnel search with the query's full embedding and filters.
+
+        Args:
+            query: The query: its full embedding, ``similarity_top_k``, filters,
+                ``doc_ids`` and mode: ``default`` (the funnel's ranking) or
+                ``mmr`` (max marginal relevance on the full vectors, with
+                ``mmr_threshold`` as its relevance weight, 0.5 when unset).
+            **kwargs: What ``vector_store_kwargs`` passes: ``where`` (a Chroma
+                filter, instead of ``query.filters``), ``where_document``,
+                ``shortlist``, ``rerank_dim``, ``mmr_threshold``, and
+                ``mmr_prefetch_k`` (the MMR pool, as the shortlist).
+
+        Raises:
+            ValueError: For another query mode, for filters given both ways,
+                or for node ids (use :meth:`get_nodes`).
+        """
         where = to_chroma_where(query.filters)
+        if "where" in kwargs:
+            if where is not None:
+                raise ValueError(
+                    "Pass metadata filters as query filters or as vector_store_kwargs "
+                    f"where={kwargs['where']!r}, not both."
+                )
+            where = kwargs["where"]
+        mmr_lambda = None
+        if query.mode == VectorStoreQueryMode.MMR:
+            mmr_lambda = kwargs.get("mmr_threshold", query.mmr_threshold)
+            mmr_lambda = 0.5 if mmr_lambda is None else mmr_lambda
+        elif query.mode != VectorStoreQueryMode.DEFAULT:
+            raise ValueError(
+                f"vector_store_query_mode={query.mode.value!r} is not supported by "
+                "MatryoshkaVectorStore; supported: 'default', 'mmr'."
+            )
+        shortlist = kwargs.get("shortlist", self.shortlist)
+        if mmr_lambda is not None and "mmr_prefetch_k" in kwargs:
+            shortlist = kwargs["mmr_prefetch_k"]
         if query.node_ids:
             raise ValueError("query by node_ids is not supported; use get_nodes(node_ids).")
         if query.doc_ids:
@@ -228,9 +308,11 @@ class MatryoshkaVectorStore(BasePydanticVectorStore):
         hits = self._store.search_by_vector(
             self._full(query.query_embedding, "query"),
             k=query.similarity_top_k,
-            shortlist=kwargs.get("shortlist", self.shortlist),
+            shortlist=shortlist,
             rerank_dim=kwargs.get("rerank_dim", self.rerank_dim),
             where=where,
+            where_document=kwargs.get("where_document"),
+            mmr_lambda=mmr_lambda,
         )
         scored = [to_node_with_score(hit) for hit in hits]
         return VectorStoreQueryResult(
