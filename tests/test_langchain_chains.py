@@ -92,6 +92,16 @@ def test_vector_store_search_scores_and_retriever(vector_store) -> None:
 def test_vector_store_needs_matryoshka_embeddings() -> None:
     with pytest.raises(TypeError, match="needs MatryoshkaEmbeddings"):
         MatryoshkaVectorStore(DeterministicFakeEmbedding(size=8))  # type: ignore[arg-type]
+    # A truncating embeddings object would be silently ignored by the store: refused.
+    with pytest.raises(ValueError, match=r"dim=128\) cuts vectors.*search_dim=128"):
+        MatryoshkaVectorStore(offline_embeddings(dim=128), client=chromadb.EphemeralClient())
+
+
+def test_by_vector_takes_what_embed_query_returns(vector_store) -> None:
+    query = "tallest mountain in the world"
+    full = vector_store.embeddings.embed_query(query)
+    assert len(full) == vector_store.store.profile.full_dim
+    assert vector_store.similarity_search_by_vector(full, k=1)[0].id == "doc-2"
 
 
 def test_embeddings_in_plain_langchain_chroma() -> None:

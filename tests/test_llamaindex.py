@@ -356,3 +356,20 @@ def test_from_embedding_passes_store_options_and_refuses_others(embed_model) -> 
 
     with pytest.raises(TypeError, match=r"needs a MatryoshkaEmbedding .* got MockEmbedding"):
         MatryoshkaVectorStore.from_embedding(MockEmbedding(embed_dim=8), client=client)
+
+
+async def test_async_text_batches_are_one_model_call_per_batch(monkeypatch) -> None:
+    embed_model = offline_embed_model(embed_batch_size=32)
+    core = embed_model.matryoshka_embedder
+    calls: list[int] = []
+    encode = core.encode
+
+    def counted(texts, *args, **kwargs):
+        calls.append(len(texts))
+        return encode(texts, *args, **kwargs)
+
+    monkeypatch.setattr(core, "encode", counted)
+    texts = [f"{DOCUMENTS[i % len(DOCUMENTS)]} ({i})" for i in range(64)]
+    vectors = await embed_model.aget_text_embedding_batch(texts)
+    assert calls == [32, 32]
+    np.testing.assert_allclose(vectors, embed_model.get_text_embedding_batch(texts), atol=1e-5)

@@ -73,6 +73,13 @@ class MatryoshkaVectorStore(VectorStore):
                 "MatryoshkaVectorStore needs MatryoshkaEmbeddings (it keeps full vectors and "
                 f"the model's prefixes), got {type(embedding).__name__}."
             )
+        if embedding.dim is not None:
+            raise ValueError(
+                f"MatryoshkaEmbeddings(dim={embedding.dim}) cuts vectors to {embedding.dim} "
+                "dimensions, but the funnel store keeps and reranks with the full vectors and "
+                "truncates by itself. Use MatryoshkaEmbeddings(dim=None) here, and give the "
+                f"store search_dim={embedding.dim} for a {embedding.dim}-dimensional first stage."
+            )
         self._embedding = embedding
         if store is None:
             if shortlist is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
@@ -78,7 +79,14 @@ class MatryoshkaEmbedding(BaseEmbedding):
         return self._embedder.embed_query(query, dim=self.dim).tolist()
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return self._get_query_embedding(query)
+        return await asyncio.to_thread(self._get_query_embedding, query)
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return await asyncio.to_thread(self._get_text_embedding, text)
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        # One model call per batch (the default makes one per text), off the event loop.
+        return await asyncio.to_thread(self._get_text_embeddings, texts)
 
     def _get_text_embedding(self, text: str) -> Embedding:
         return self._embedder.embed_documents([text], dim=self.dim)[0].tolist()
