@@ -468,7 +468,13 @@ def test_smaller_full_dtypes_keep_the_ranking(make_store, embedder, dtype: str) 
     for query in QUERIES:
         hits = store.search(query, k=5, shortlist=60)
         ids, scores = exact_top(embedder, query, 5)
-        assert [h.id for h in hits][:3] == ids[:3]
+        if dtype == "float16":
+            assert [h.id for h in hits][:3] == ids[:3]
+        # int8 moves scores by up to ~2e-3, so it may swap near-ties, never more:
+        # each hit's exact score is within twice that of the exact ranking's at its place.
+        q = embedder.encode([query], input_type="query")[0]
+        true = exact[[IDS.index(h.id) for h in hits]] @ q
+        assert np.all(true >= scores - 4e-3), (true, scores)
         np.testing.assert_allclose([h.score for h in hits], scores, atol=2e-3)
 
 
