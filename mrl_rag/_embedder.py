@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,6 +34,24 @@ InputType = Literal["query", "document"]
 
 #: With ``show_progress_bar=None`` a bar is shown from this many texts on.
 PROGRESS_BAR_MIN_TEXTS = 512
+
+
+@contextlib.contextmanager
+def _quiet_loading(quiet: bool) -> Iterator[None]:
+    """Hide transformers' "Loading weights" bar (shown on every load) unless asked for.
+
+    Only the bars of this load are hidden: the setting is put back afterwards.
+    """
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    if quiet and was_on:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if quiet and was_on:
+            hf_logging.enable_progress_bar()
 
 
 def _layer_norm_direction(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -158,6 +177,7 @@ class MatryoshkaEmbedder:
                 revision=revision,
                 cache_folder=cache_folder,
                 model_kwargs=model_kwargs,
+                loading_bar=bool(show_progress_bar),
             )
         model_dim = _sentence_transformer_dim(self._model)
         if model_dim is None:
@@ -250,18 +270,20 @@ class MatryoshkaEmbedder:
         revision: str | None,
         cache_folder: str | None,
         model_kwargs: dict[str, Any] | None,
+        loading_bar: bool,
     ) -> SentenceTransformer:
         from sentence_transformers import SentenceTransformer
 
         try:
-            return SentenceTransformer(
-                name,
-                device=device,
-                trust_remote_code=trust_remote_code,
-                revision=revision,
-                cache_folder=cache_folder,
-                model_kwargs=model_kwargs,
-            )
+            with _quiet_loading(not loading_bar):
+                return SentenceTransformer(
+                    name,
+                    device=device,
+                    trust_remote_code=trust_remote_code,
+                    revision=revision,
+                    cache_folder=cache_folder,
+                    model_kwargs=model_kwargs,
+                )
         except ValueError as exc:
             if "trust_remote_code" in str(exc) and not trust_remote_code:
                 raise TrustRemoteCodeError(

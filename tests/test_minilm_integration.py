@@ -76,3 +76,15 @@ def test_rank_agreement_falls_with_dimension(minilm: MatryoshkaEmbedder) -> None
     assert results[192].recall_at_k >= 0.6
     # Eight of 384 dimensions of a model not trained for it cannot keep the rankings.
     assert results[8].recall_at_k < 1.0
+
+
+def test_loading_bar_only_when_asked(minilm_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """transformers draws a "Loading weights" bar on every load: hidden unless asked for."""
+    from transformers.utils import logging as hf_logging
+
+    profile = "sentence-transformers/all-MiniLM-L6-v2"
+    MatryoshkaEmbedder(minilm_path, profile=profile, device="cpu")
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # put back for the rest of the process
+    MatryoshkaEmbedder(minilm_path, profile=profile, device="cpu", show_progress_bar=True)
+    assert "Loading weights" in capfd.readouterr().err

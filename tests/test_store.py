@@ -632,3 +632,15 @@ def test_max_marginal_relevance_on_the_full_vectors(make_store, embedder, lam: f
         store.search("cat", k=3, mmr_lambda=1.5)
     with pytest.raises(TypeError, match="mmr_lambda must be a number from 0 to 1, got 'high'"):
         store.search("cat", k=3, mmr_lambda="high")  # type: ignore[arg-type]
+
+
+def test_add_shows_progress_from_512_texts(tmp_path: Path, embedder, capfd) -> None:
+    """The store embeds in batches below the embedder's bar threshold: it shows its own bar."""
+    store = MatryoshkaStore(embedder, path=tmp_path / "db", collection="col", search_dim=8)
+    many = [f"{TEXTS[i % 60]} {i}" for i in range(600)]
+    store.add(many[:100], batch_size=64)
+    assert "Adding to col" not in capfd.readouterr().err  # few texts: quiet
+    store.add(many, batch_size=64)  # 100 stored (skipped) + 500 new, 64 per batch
+    err = capfd.readouterr().err
+    assert "Adding to col" in err and "600/600" in err
+    assert store.count() == 600

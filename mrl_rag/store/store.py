@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mrl_rag._adaptor import OrthogonalAdaptor
-from mrl_rag._embedder import MatryoshkaEmbedder
+from mrl_rag._embedder import PROGRESS_BAR_MIN_TEXTS, MatryoshkaEmbedder
 from mrl_rag._errors import InvalidTextError, MRLRagError, StoreMismatchError
 from mrl_rag._profiles import ModelProfile
 from mrl_rag._texts import check_text, check_texts
@@ -630,6 +630,8 @@ class MatryoshkaStore:
         Records whose id is already in the store are skipped (as Chroma's
         ``add`` does) without running the model, so an add that was interrupted
         can simply be run again; pass ``upsert=True`` to replace them instead.
+        A progress bar counts the texts as their batches are stored: from 512
+        texts on, or as the embedder's ``show_progress_bar`` says.
 
         Args:
             texts: The documents, without prefixes.
@@ -667,7 +669,14 @@ class MatryoshkaStore:
                 truncate(full, self._profile.full_dim),
             )
 
-        self._write_batches(ids, batch_size, upsert=upsert, make=embed)
+        show = embedder.show_progress_bar
+        self._write_batches(
+            ids,
+            batch_size,
+            upsert=upsert,
+            make=embed,
+            progress=len(texts) >= PROGRESS_BAR_MIN_TEXTS if show is None else show,
+        )
         return ids
 
     def add_vectors(
@@ -744,26 +753,35 @@ class MatryoshkaStore:
         *,
         upsert: bool,
         make: Callable[[list[int]], WriteBatch],
+        progress: bool = False,
     ) -> None:
         """Write in batches of one Chroma call each; without ``upsert``, skip stored ids.
 
         The check for stored ids and the write hold one lock, so a concurrent add of
-        the same id in this process cannot slip between them.
+        the same id in this process cannot slip between them. With ``progress``, a
+        bar counts the records done (stored ones that were skipped included).
         """
+        from tqdm.auto import tqdm
+
         size = min(batch_size, self._client.get_max_batch_size())
-        for start in range(0, len(ids), size):
-            chosen = list(range(start, min(len(ids), start + size)))
-            with self._writer:
-                if not upsert:
-                    part = [ids[i] for i in chosen]
-                    present = set(
-                        self._call(lambda layout, p=part: layout.collection.get(ids=p, include=[]))[
-                            "ids"
-                        ]
-                    )
-                    chosen = [i for i in chosen if ids[i] not in present]
-                if chosen:
-                    self._write(make(chosen))
+        with tqdm(
+            total=len(ids), desc=f"Adding to {self._name}", unit="text", disable=not progress
+        ) as bar:
+            for start in range(0, len(ids), size):
+                chosen = list(range(start, min(len(ids), start + size)))
+                done = len(chosen)
+                with self._writer:
+                    if not upsert:
+                        part = [ids[i] for i in chosen]
+                        present = set(
+                            self._call(
+                                lambda layout, p=part: layout.collection.get(ids=p, include=[])
+                            )["ids"]
+                        )
+                        chosen = [i for i in chosen if ids[i] not in present]
+                    if chosen:
+                        self._write(make(chosen))
+                bar.update(done)
 
     def _write(self, batch: WriteBatch) -> None:
         """Write one batch (under ``self._writer``): through the local log, or into Chroma."""
