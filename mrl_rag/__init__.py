@@ -15,6 +15,7 @@ from mrl_rag._errors import (
     StoreDamagedError,
     StoreLockedError,
     StoreMismatchError,
+    StoreNotFoundError,
     TruncationQualityWarning,
     TrustRemoteCodeError,
     UnknownModelError,
@@ -30,11 +31,19 @@ from mrl_rag._profiles import (
 from mrl_rag._remote import OpenAICompatibleEncoder
 from mrl_rag._scoring import cosine_scores, top_k
 from mrl_rag._truncate import truncate
-from mrl_rag.store import DEFAULT_SHORTLIST, MatryoshkaStore, SearchResult
+from mrl_rag.store import (
+    DEFAULT_COLLECTION,
+    DEFAULT_PATH,
+    DEFAULT_SHORTLIST,
+    MatryoshkaStore,
+    SearchResult,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_COLLECTION",
+    "DEFAULT_PATH",
     "DEFAULT_SHORTLIST",
     "PROFILE_SCHEMA_VERSION",
     "InputType",
@@ -53,6 +62,7 @@ __all__ = [
     "StoreDamagedError",
     "StoreLockedError",
     "StoreMismatchError",
+    "StoreNotFoundError",
     "TruncationQualityWarning",
     "TrustRemoteCodeError",
     "UnknownModelError",

@@ -44,6 +44,13 @@ class StoreMismatchError(MRLRagError, ValueError):
     """An existing store was built with another model or incompatible settings."""
 
 
+class StoreNotFoundError(MRLRagError, LookupError):
+    """A store was opened with ``create=False`` and its collection does not exist."""
+
+    def __str__(self) -> str:  # LookupError would otherwise repr() the message.
+        return str(self.args[0]) if self.args else ""
+
+
 class StoreLockedError(MRLRagError, RuntimeError):
     """An embedded store's folder is already open in another process."""
 

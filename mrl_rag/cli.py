@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mrl_rag.store.store import DEFAULT_COLLECTION
+
 __all__ = ["main"]
 
 
@@ -38,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     data.add_argument("--docs", type=Path, help="folder of .txt/.md documents (no labels)")
     data.add_argument("--store", type=Path, help="an existing embedded mrl-rag store (no labels)")
-    ev.add_argument("--collection", default="mrl_rag", help="with --store: the collection")
+    ev.add_argument("--collection", default=DEFAULT_COLLECTION, help="with --store: the collection")
     ev.add_argument(
         "--queries", type=Path, help="with --docs or --store: sample queries, one per line"
     )
@@ -68,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     rp.add_argument("path", type=Path, help="the embedded Chroma folder of the store")
-    rp.add_argument("--collection", default="mrl_rag", help="the store's collection")
+    rp.add_argument("--collection", default=DEFAULT_COLLECTION, help="the store's collection")
     _model_arguments(rp)
     return parser
 

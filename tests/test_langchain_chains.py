@@ -228,3 +228,25 @@ def test_score_by_vector_and_ambiguous_arguments(vector_store) -> None:
     with pytest.raises(TypeError, match="got a single str; pass \\[text\\] to add one"):
         vector_store.add_texts("just one string")
     assert vector_store.store.count() == count
+
+
+def test_every_entry_point_opens_the_same_default_store(tmp_path, monkeypatch) -> None:
+    from _li_common import offline_embed_model
+    from llama_index.vector_stores.mrl_rag import MatryoshkaVectorStore as LlamaIndexStore
+
+    from mrl_rag import MatryoshkaStore, StoreNotFoundError
+
+    monkeypatch.chdir(tmp_path)
+    embeddings = offline_embeddings()
+    core = MatryoshkaStore(embeddings.matryoshka_embedder)  # ./mrl_store, collection mrl_rag
+    core.add(["Espresso is brewed under pressure."], ids=["e"])
+    core.close()
+    assert (tmp_path / "mrl_store").is_dir()
+    lc = MatryoshkaVectorStore(embeddings, create=False)
+    assert lc.get_by_ids(["e"])[0].page_content.startswith("Espresso")
+    lc.store.close()
+    li = LlamaIndexStore.from_embedding(offline_embed_model(), create=False)
+    assert li.get_nodes(["e"])[0].get_content().startswith("Espresso")
+    li.store.close()
+    with pytest.raises(StoreNotFoundError, match="No store called 'mrl-rag'"):
+        MatryoshkaVectorStore(embeddings, collection_name="mrl-rag", create=False)

@@ -644,3 +644,18 @@ def test_add_shows_progress_from_512_texts(tmp_path: Path, embedder, capfd) -> N
     err = capfd.readouterr().err
     assert "Adding to col" in err and "600/600" in err
     assert store.count() == 600
+
+
+def test_create_false_opens_existing_stores_only(tmp_path: Path, embedder) -> None:
+    from mrl_rag import StoreNotFoundError
+
+    path = tmp_path / "db"
+    MatryoshkaStore(embedder, path=path, collection="docs", search_dim=8).close()
+    with pytest.raises(
+        StoreNotFoundError, match=r"No store called 'dosc'.*Existing collections: 'docs'"
+    ):
+        MatryoshkaStore(embedder, path=path, collection="dosc", create=False)
+    client = chromadb.PersistentClient(path=str(path))
+    assert sorted(c.name for c in client.list_collections()) == ["docs"]  # nothing was created
+    del client
+    MatryoshkaStore(embedder, path=path, collection="docs", create=False).close()

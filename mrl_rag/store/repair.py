@@ -34,10 +34,10 @@ def repair(
     """See :meth:`MatryoshkaStore.repair`."""
     import chromadb
 
-    from mrl_rag.store.store import persist_dir_of
+    from mrl_rag.store.store import DEFAULT_PATH, persist_dir_of
 
     if client is None:
-        client = chromadb.PersistentClient(path=str(path if path is not None else "mrl_store"))
+        client = chromadb.PersistentClient(path=str(path if path is not None else DEFAULT_PATH))
     persist_dir = persist_dir_of(client)
     if persist_dir is None:
         raise ValueError("repair is for stores in an embedded PersistentClient folder.")

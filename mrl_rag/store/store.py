@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from mrl_rag._adaptor import OrthogonalAdaptor
 from mrl_rag._embedder import PROGRESS_BAR_MIN_TEXTS, MatryoshkaEmbedder
-from mrl_rag._errors import InvalidTextError, MRLRagError, StoreMismatchError
+from mrl_rag._errors import InvalidTextError, MRLRagError, StoreMismatchError, StoreNotFoundError
 from mrl_rag._profiles import ModelProfile
 from mrl_rag._texts import check_text, check_texts
 from mrl_rag._truncate import check_dim_type, truncate
@@ -49,7 +49,13 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
-__all__ = ["DEFAULT_SHORTLIST", "MatryoshkaStore", "default_search_dim"]
+__all__ = [
+    "DEFAULT_COLLECTION",
+    "DEFAULT_PATH",
+    "DEFAULT_SHORTLIST",
+    "MatryoshkaStore",
+    "default_search_dim",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +65,10 @@ logger = logging.getLogger(__name__)
 #: shortlist of 100 is faster than a smaller one with a longer shortlist at the
 #: same recall. See docs/funnel.md for the measurements.
 DEFAULT_SHORTLIST = 100
+#: The collection every entry point opens by default (core, LangChain, LlamaIndex, CLI).
+DEFAULT_COLLECTION = "mrl_rag"
+#: The folder of the embedded Chroma opened when neither a path nor a client is given.
+DEFAULT_PATH = "mrl_store"
 #: HNSW ``ef_search`` of a new store's first stage. Chroma's default (100) equals
 #: the default shortlist, so the last of its 100 results are approximate: at
 #: 50,000 x 768 the first stage found 94.4% of the exact 128-d top 100 with 100
@@ -197,11 +207,15 @@ class MatryoshkaStore:
         adaptor: An :class:`OrthogonalAdaptor` for a new collection's first
             stage. An existing collection loads its own by itself; passing one
             that differs is an error (use :meth:`reindex` to change it).
+        create: Create the collection if it does not exist (the default).
+            ``False`` opens an existing store only: a mistyped path or
+            collection name is then an error instead of a new, empty store.
 
     Raises:
         StoreMismatchError: If the collection was made with another model,
             prefixes, pre-truncation step, storage format or search dimension.
         StoreLockedError: If another process has the embedded folder open.
+        StoreNotFoundError: With ``create=False``, if there is no such collection.
         StoreDamagedError: If the full-vector files are damaged (the message
             names the file and the repair command).
         InvalidDimensionError: If ``search_dim`` is not allowed for the model.
@@ -212,7 +226,7 @@ class MatryoshkaStore:
         embedder: MatryoshkaEmbedder | None = None,
         *,
         profile: ModelProfile | None = None,
-        collection: str = "mrl_rag",
+        collection: str = DEFAULT_COLLECTION,
         path: str | Path | None = None,
         client: ClientAPI | None = None,
         search_dim: int | None = None,
@@ -223,6 +237,7 @@ class MatryoshkaStore:
         chroma_texts: bool | None = None,
         hnsw: Mapping[str, Any] | None = None,
         adaptor: OrthogonalAdaptor | None = None,
+        create: bool = True,
         _rebuild_files: bool = False,
     ) -> None:
         if embedder is None and profile is None:
@@ -261,10 +276,11 @@ class MatryoshkaStore:
         if client is None:
             import chromadb
 
-            client = chromadb.PersistentClient(path=str(path if path is not None else "mrl_store"))
+            client = chromadb.PersistentClient(path=str(path if path is not None else DEFAULT_PATH))
         self._client = client
         self._name = collection
         self._closed = False
+        self._create_missing = create
         self._files: LocalFullVectors | None = None
         self._process_lock: ProcessLock | None = None
         persist_dir = persist_dir_of(client)
@@ -306,6 +322,13 @@ class MatryoshkaStore:
         self._process_lock = ProcessLock.acquire(persist_dir) if persist_dir else None
         rx.recover(client, collection, delete_leftovers=persist_dir is not None)
         existing = lay.find_collection(client, collection)
+        if existing is None and not self._create_missing:
+            where = f"in {persist_dir}" if persist_dir is not None else "on this client"
+            names = sorted(c.name for c in client.list_collections())
+            raise StoreNotFoundError(
+                f"No store called {collection!r} {where}, and create=False. Existing "
+                f"collections: {', '.join(map(repr, names)) or 'none'}."
+            )
         if existing is None:
             existing = self._create(
                 search_dim, full_vectors, full_dtype, chroma_texts, persist_dir, hnsw, adaptor
@@ -1387,7 +1410,7 @@ class MatryoshkaStore:
         cls,
         embedder: MatryoshkaEmbedder,
         *,
-        collection: str = "mrl_rag",
+        collection: str = DEFAULT_COLLECTION,
         path: str | Path | None = None,
         client: ClientAPI | None = None,
         batch_size: int = 256,

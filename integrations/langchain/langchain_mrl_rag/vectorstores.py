@@ -14,7 +14,7 @@ from langchain_core.vectorstores import VectorStore
 
 from langchain_mrl_rag.embeddings import MatryoshkaEmbeddings
 from langchain_mrl_rag.retrievers import to_document
-from mrl_rag import MatryoshkaStore, SearchResult
+from mrl_rag import DEFAULT_COLLECTION, MatryoshkaStore, SearchResult
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -46,8 +46,11 @@ class MatryoshkaVectorStore(VectorStore):
     Args:
         embedding: The embeddings; must be :class:`MatryoshkaEmbeddings` (the
             store needs full vectors and the model's profile).
-        collection_name: The Chroma collection.
-        persist_directory: Folder of an embedded Chroma (the default client).
+        collection_name: The Chroma collection (``mrl_rag`` by default, as in
+            every mrl-rag entry point).
+        persist_directory: Folder of an embedded Chroma. With neither this nor
+            ``client``, the store is written to ``./mrl_store`` (as every mrl-rag
+            entry point does; langchain-chroma keeps such a store in memory).
         client: Any Chroma client instead (``HttpClient``, ``EphemeralClient``).
         search_dim: First-stage dimension for a new collection.
         shortlist: First-stage candidates per search.
@@ -60,7 +63,7 @@ class MatryoshkaVectorStore(VectorStore):
         self,
         embedding: MatryoshkaEmbeddings,
         *,
-        collection_name: str = "langchain",
+        collection_name: str = DEFAULT_COLLECTION,
         persist_directory: str | Path | None = None,
         client: ClientAPI | None = None,
         search_dim: int | None = None,

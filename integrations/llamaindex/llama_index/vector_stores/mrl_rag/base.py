@@ -22,7 +22,7 @@ from llama_index.core.vector_stores.types import (
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 from llama_index.embeddings.mrl_rag import MatryoshkaEmbedding
 
-from mrl_rag import MatryoshkaStore, ModelProfile, SearchResult
+from mrl_rag import DEFAULT_COLLECTION, MatryoshkaStore, ModelProfile, SearchResult
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -155,7 +155,7 @@ class MatryoshkaVectorStore(BasePydanticVectorStore):
         cls,
         embed_model: MatryoshkaEmbedding,
         *,
-        collection_name: str = "llamaindex",
+        collection_name: str = DEFAULT_COLLECTION,
         persist_directory: str | Path | None = None,
         client: ClientAPI | None = None,
         search_dim: int | None = None,
@@ -167,8 +167,11 @@ class MatryoshkaVectorStore(BasePydanticVectorStore):
 
         Args:
             embed_model: The ``MatryoshkaEmbedding`` whose model fills the store.
-            collection_name: The Chroma collection.
-            persist_directory: Folder of an embedded Chroma (the default client).
+            collection_name: The Chroma collection (``mrl_rag`` by default, as in
+                every mrl-rag entry point).
+            persist_directory: Folder of an embedded Chroma. With neither this nor
+                ``client``, the store is written to ``./mrl_store``, as every
+                mrl-rag entry point does.
             client: Any Chroma client instead.
             search_dim: First-stage dimension of a new collection.
             shortlist: First-stage candidates per query.
