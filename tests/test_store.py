@@ -659,3 +659,51 @@ def test_create_false_opens_existing_stores_only(tmp_path: Path, embedder) -> No
     assert sorted(c.name for c in client.list_collections()) == ["docs"]  # nothing was created
     del client
     MatryoshkaStore(embedder, path=path, collection="docs", create=False).close()
+
+
+def test_get_by_filter_and_by_page(make_store) -> None:
+    store = make_store()
+    store.add(TEXTS, ids=IDS, metadatas=METAS)
+    every = store.get()
+    assert sorted(r.id for r in every) == sorted(IDS)
+    assert all(
+        (r.text, r.metadata) == (TEXTS[IDS.index(r.id)], METAS[IDS.index(r.id)]) for r in every
+    )
+    pages = [r.id for o in range(0, 60, 25) for r in store.get(limit=25, offset=o)]
+    assert pages == [r.id for r in every]
+    odd = store.get(where={"group": "odd"})
+    assert sorted(r.id for r in odd) == sorted(IDS[1::2])
+    assert [r.id for r in store.get(["doc-3", "doc-2", "doc-1"], where={"group": "odd"})] == [
+        "doc-3",
+        "doc-1",
+    ]
+    with pytest.raises(ValueError, match="offset must be a whole number >= 0, got -1"):
+        store.get(offset=-1)
+    with pytest.raises(InvalidDimensionError, match="limit"):
+        store.get(limit=0)
+
+
+def test_reset_and_drop(make_store, embedder) -> None:
+    store = make_store(search_dim=16, hnsw={"ef_search": 77})
+    client = make_store.client
+    before = {c.name for c in client.list_collections()}
+    store.add(TEXTS[:10], ids=IDS[:10], metadatas=METAS[:10])
+    adaptor = store.fit_adaptor()
+    store.reindex(16, adaptor=adaptor)
+    name = store.collection.name
+    assert len({c.name for c in client.list_collections()}) > len(before)  # the adaptor's
+    store.reset()
+    assert store.count() == 0 and store.get() == [] and store.adaptor is None
+    assert store.search_dim == 16
+    assert store.collection.configuration_json["hnsw"]["ef_search"] == 77
+    store.add(TEXTS[10:13], ids=IDS[10:13])
+    assert [h.id for h in store.search(TEXTS[11], k=1)] == [IDS[11]]
+    assert {c.name for c in client.list_collections()} == before  # no side collection left
+    store.drop()
+    assert name not in {c.name for c in client.list_collections()}
+    with pytest.raises(Exception, match="closed"):
+        store.count()
+    if make_store.kind == "persistent-local":
+        assert not any(
+            (Path(client.get_settings().persist_directory) / "mrl_rag").glob("*/log.bin")
+        )

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -383,6 +384,69 @@ class MatryoshkaStore:
             self._owns_client = False
             with contextlib.suppress(Exception):
                 self._client.close()
+
+    def drop(self) -> None:
+        """Delete the store: its Chroma collection, full-vector files and adaptor; then close.
+
+        The collection goes first, so a crash midway leaves only files that no
+        collection names (a store made later under the same name gets a new id).
+        """
+        with self._writer:
+            self._check_open()
+            self._delete_everything()
+        self.close()
+
+    def reset(self) -> None:
+        """Delete every record and start again, empty, with the same settings.
+
+        The model, ``search_dim``, full-vector format and dtype, ``chroma_texts``
+        and HNSW settings are kept; an adaptor is not (fit a new one on the new
+        records). Other store objects on the collection must be opened again.
+        """
+        with self._writer:
+            self._check_open()
+            layout = self._layout
+            settings = {
+                "search_dim": layout.search_dim,
+                "full_vectors": self._full_format,
+                "full_dtype": self._full_dtype,
+                "chroma_texts": self._chroma_texts,
+                "hnsw": lay.hnsw_settings(layout.collection),
+            }
+            self._delete_everything()
+            files, self._files = self._files, None
+            lock, self._process_lock = self._process_lock, None
+            if files is not None:
+                files.release()
+            if lock is not None:
+                lock.release()
+            self._replica = None
+            create, self._create_missing = self._create_missing, True
+            try:
+                self._open(
+                    persist_dir_of(self._client),
+                    settings["search_dim"],
+                    settings["full_vectors"],
+                    settings["full_dtype"],
+                    settings["chroma_texts"],
+                    settings["hnsw"],
+                    None,
+                    False,
+                )
+            finally:
+                self._create_missing = create
+
+    def _delete_everything(self) -> None:
+        """The collection, then the local files, the intent file and the adaptor."""
+        layout = self._layout
+        self._client.delete_collection(layout.collection.name)
+        persist_dir = persist_dir_of(self._client)
+        if persist_dir is not None:
+            shutil.rmtree(persist_dir / "mrl_rag" / self._store_id, ignore_errors=True)
+        if self._intent is not None:
+            self._intent.unlink(missing_ok=True)
+        if layout.adaptor is not None:
+            lay.drop_adaptor(self._client, self._store_id, layout.adaptor.fingerprint)
 
     def __enter__(self) -> MatryoshkaStore:
         return self
@@ -861,37 +925,65 @@ class MatryoshkaStore:
 
     # -- reading -----------------------------------------------------------
 
-    def get(self, ids: Sequence[str]) -> list[SearchResult]:
-        """Fetch records by id (in the given order; unknown ids are left out)."""
+    def get(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[SearchResult]:
+        """Fetch records by id, by metadata filter, or a page at a time.
+
+        Args:
+            ids: The ids to fetch, returned in this order (unknown ids are left
+                out); ``None`` means every record, in Chroma's order.
+            where: A Chroma metadata filter the records must also match.
+            limit: At most this many records.
+            offset: Skip this many records first (with ``limit``, for pages).
+
+        Returns:
+            The records (``score`` and ``search_score`` are 0: nothing was searched).
+        """
         if isinstance(ids, str):
             raise TypeError("ids must be a list of strings, got a single str.")
-        if not ids:
+        if ids is not None and not ids:
             return []
-        if self._files is not None:  # the local files hold every record as searches return it
-            return self._get_local(list(ids))
-        got = self._call(
-            lambda layout: layout.collection.get(ids=list(ids), include=["metadatas", "documents"])
-        )
-        by_id = {
-            record_id: SearchResult(record_id, text or None, _public(meta))
-            for record_id, text, meta in zip(
-                got["ids"], got["documents"], got["metadatas"], strict=True
-            )
-        }
-        return [by_id[i] for i in ids if i in by_id]
+        if limit is not None:
+            limit = check_dim_type(limit, name="limit")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValueError(f"offset must be a whole number >= 0, got {offset!r}.")
+        wanted = None if ids is None else list(ids)
+        local = self._files is not None  # the local files hold every record as searches return it
 
-    def _get_local(self, ids: list[str]) -> list[SearchResult]:
         def read(layout: Layout) -> list[SearchResult]:
             with self._read_lock():
-                present = set(layout.collection.get(ids=ids, include=[])["ids"])
-                wanted = list(dict.fromkeys(i for i in ids if i in present))
-                files = self._files
-                assert files is not None
-                records = files.records(files.lookup(wanted)) if wanted else []
-            by_id = {r.id: SearchResult(r.id, r.text, _public(r.metadata)) for r in records}
-            return [by_id[i] for i in ids if i in by_id]
+                got = layout.collection.get(
+                    ids=wanted,
+                    where=where,  # type: ignore[arg-type]
+                    limit=limit,
+                    offset=offset or None,
+                    include=[] if local else ["metadatas", "documents"],
+                )
+                if local:
+                    files = self._files
+                    assert files is not None
+                    found = got["ids"]
+                    records = files.records(files.lookup(found)) if found else []
+                else:
+                    records = [
+                        Record(record_id, text or None, meta or {})
+                        for record_id, text, meta in zip(
+                            got["ids"], got["documents"], got["metadatas"], strict=True
+                        )
+                    ]
+            return [SearchResult(r.id, r.text, _public(r.metadata)) for r in records]
 
-        return self._call(read)
+        found = self._call(read)
+        if wanted is None:
+            return found
+        by_id = {r.id: r for r in found}
+        return [by_id[i] for i in wanted if i in by_id]
 
     def full_vectors(self, ids: Sequence[str]) -> npt.NDArray[np.float32]:
         """The stored full vectors of ``ids``, shape ``(len(ids), full_dim)``.
