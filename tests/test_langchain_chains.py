@@ -250,3 +250,33 @@ def test_every_entry_point_opens_the_same_default_store(tmp_path, monkeypatch) -
     li.store.close()
     with pytest.raises(StoreNotFoundError, match="No store called 'mrl-rag'"):
         MatryoshkaVectorStore(embeddings, collection_name="mrl-rag", create=False)
+
+
+def test_get_update_reset_and_delete_collection_as_in_langchain_chroma() -> None:
+    from langchain_core.documents import Document
+
+    vs = small_vector_store(offline_embeddings())
+    got = vs.get(where={"n": {"$lt": 3}})
+    assert sorted(got["ids"]) == ["doc-0", "doc-1", "doc-2"] and set(got) == {
+        "ids",
+        "documents",
+        "metadatas",
+    }
+    assert vs.get("doc-4", include=["metadatas"]) == {"ids": ["doc-4"], "metadatas": [{"n": 4}]}
+    page = vs.get(limit=5, offset=20, include=["embeddings"])
+    assert len(page["ids"]) == 4 and page["embeddings"].shape == (4, 384)
+    assert vs._collection is vs.store.collection
+    with pytest.raises(ValueError, match="allowed: documents, metadatas, embeddings"):
+        vs.get(include=["uris"])
+    with pytest.raises(ValueError, match=r"where_document=\.\.\.\) is not supported"):
+        vs.get(where_document={"$contains": "x"})
+    vs.update_document("doc-4", Document(page_content="Espresso, again.", metadata={"n": 40}))
+    assert vs.get_by_ids(["doc-4"])[0].page_content == "Espresso, again."
+    assert vs.similarity_search("Espresso, again.", k=1)[0].id == "doc-4"
+    vs.reset_collection()
+    assert vs.get()["ids"] == [] and vs.store.count() == 0
+    vs.add_texts(["after the reset"], ids=["r"])
+    assert vs.get_by_ids(["r"])[0].page_content == "after the reset"
+    name, client = vs.store.collection.name, vs.store._client
+    vs.delete_collection()
+    assert name not in {c.name for c in client.list_collections()}

@@ -373,3 +373,24 @@ async def test_async_text_batches_are_one_model_call_per_batch(monkeypatch) -> N
     vectors = await embed_model.aget_text_embedding_batch(texts)
     assert calls == [32, 32]
     np.testing.assert_allclose(vectors, embed_model.get_text_embedding_batch(texts), atol=1e-5)
+
+
+def test_get_nodes_by_filter_and_clear(embed_model) -> None:
+    index, vector_store = small_index(embed_model, search_dim=64)
+    food = MetadataFilters(filters=[MetadataFilter(key="topic", value="food")])
+    nodes = vector_store.get_nodes(filters=food)
+    assert sorted(n.metadata["n"] for n in nodes) == [16, 17, 18, 19]
+    assert all(n.ref_doc_id == f"doc-{n.metadata['n']}" for n in nodes)
+    first = nodes[0].node_id
+    assert [n.node_id for n in vector_store.get_nodes([first, "nope"], filters=food)] == [first]
+    assert (
+        vector_store.get_nodes(
+            [first], filters=MetadataFilters(filters=[MetadataFilter(key="topic", value="science")])
+        )
+        == []
+    )
+    assert len(vector_store.get_nodes()) == 24
+    vector_store.clear()
+    assert vector_store.get_nodes() == [] and vector_store.store.count() == 0
+    index.insert(Document(text="Green tea is steamed or pan-fired.", doc_id="tea"))
+    assert vector_store.get_nodes()[0].ref_doc_id == "tea"

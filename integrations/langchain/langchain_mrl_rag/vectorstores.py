@@ -138,6 +138,85 @@ class MatryoshkaVectorStore(VectorStore):
         self.store.delete(ids, where=kwargs.get("where"))
         return True
 
+    @property
+    def _collection(self) -> Any:
+        """The Chroma collection behind the store (as langchain-chroma names it)."""
+        return self.store.collection
+
+    def get(
+        self,
+        ids: str | list[str] | None = None,
+        where: dict[str, Any] | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        where_document: dict[str, Any] | None = None,
+        include: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Records by id, filter or page, as langchain-chroma's ``get`` returns them.
+
+        Args:
+            ids: One id or a list of ids (``None``: every record).
+            where: Chroma metadata filter.
+            limit: At most this many records.
+            offset: Skip this many first.
+            where_document: Not supported (the store reads records from its own
+                files); an error rather than an ignored filter.
+            include: Any of ``"documents"``, ``"metadatas"`` (the default: both)
+                and ``"embeddings"`` (the full vectors).
+
+        Returns:
+            ``{"ids": [...], "documents": [...], "metadatas": [...]}`` with the
+            included keys.
+        """
+        if where_document is not None:
+            raise ValueError(
+                "get(where_document=...) is not supported by MatryoshkaVectorStore; filter "
+                "on metadata with where=, or search with where_document=."
+            )
+        include = ["documents", "metadatas"] if include is None else list(include)
+        unknown = sorted(set(include) - {"documents", "metadatas", "embeddings"})
+        if unknown:
+            raise ValueError(
+                f"include={include!r} has {unknown}; allowed: documents, metadatas, embeddings."
+            )
+        records = self.store.get(
+            [ids] if isinstance(ids, str) else ids, where=where, limit=limit, offset=offset or 0
+        )
+        out: dict[str, Any] = {"ids": [r.id for r in records]}
+        if "documents" in include:
+            out["documents"] = [r.text for r in records]
+        if "metadatas" in include:
+            out["metadatas"] = [r.metadata or None for r in records]
+        if "embeddings" in include:
+            out["embeddings"] = self.store.full_vectors(out["ids"])
+        return out
+
+    def update_document(self, document_id: str, document: Document) -> None:
+        """Replace one document (text and metadata; embedded again)."""
+        self.update_documents([document_id], [document])
+
+    def update_documents(self, ids: list[str], documents: list[Document]) -> None:
+        """Replace documents by id (texts and metadata; embedded again).
+
+        Raises:
+            ValueError: If ``ids`` and ``documents`` differ in length.
+        """
+        if len(ids) != len(documents):
+            raise ValueError(f"update_documents got {len(ids)} ids for {len(documents)} documents.")
+        self.add_texts(
+            [d.page_content for d in documents],
+            metadatas=[d.metadata for d in documents],
+            ids=list(ids),
+        )
+
+    def reset_collection(self) -> None:
+        """Delete every document; the store starts again, empty, with the same settings."""
+        self.store.reset()
+
+    def delete_collection(self) -> None:
+        """Delete the collection and its files (this vector store is closed afterwards)."""
+        self.store.drop()
+
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         """Documents by id, in the order given; unknown ids are left out."""
         return [to_document(hit, with_scores=False) for hit in self.store.get(list(ids))]

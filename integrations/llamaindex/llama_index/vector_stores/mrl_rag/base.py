@@ -261,10 +261,13 @@ class MatryoshkaVectorStore(BasePydanticVectorStore):
     def get_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
     ) -> list[BaseNode]:
-        """Nodes by id (filters are not supported here)."""
-        if filters is not None or node_ids is None:
-            raise ValueError("get_nodes takes node_ids only; filter with query() instead.")
-        return [to_node_with_score(hit).node for hit in self._store.get(node_ids)]
+        """Nodes by id, by metadata filters, or both (``None`` and ``None``: every node)."""
+        hits = self._store.get(node_ids, where=to_chroma_where(filters))
+        return [to_node_with_score(hit).node for hit in hits]
+
+    def clear(self) -> None:
+        """Delete every node; the store starts again, empty, with the same settings."""
+        self._store.reset()
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Funnel search with the query's full embedding and filters.
