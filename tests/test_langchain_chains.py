@@ -280,3 +280,14 @@ def test_get_update_reset_and_delete_collection_as_in_langchain_chroma() -> None
     name, client = vs.store.collection.name, vs.store._client
     vs.delete_collection()
     assert name not in {c.name for c in client.list_collections()}
+
+
+def test_langchain_chroma_names_for_vectors_and_scores(vector_store) -> None:
+    query = "tallest mountain in the world"
+    full = vector_store.embeddings.embed_query(query)
+    by_name = vector_store.similarity_search_by_vector_with_relevance_scores(full, k=2)
+    assert by_name == vector_store.similarity_search_with_score_by_vector(full, k=2)
+    pairs = vector_store.similarity_search_with_vectors(query, k=2)
+    assert [d.id for d, _ in pairs] == [d.id for d, _ in by_name]
+    for (_doc, vector), (_, score) in zip(pairs, by_name, strict=True):
+        assert vector.shape == (384,) and float(vector @ np.asarray(full)) == pytest.approx(score)

@@ -298,6 +298,34 @@ class MatryoshkaVectorStore(VectorStore):
         hits = self._search(embedding, k, filter, kwargs)
         return [(to_document(hit, with_scores=False), hit.score) for hit in hits]
 
+    def similarity_search_by_vector_with_relevance_scores(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        filter: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[tuple[Document, float]]:
+        """langchain-chroma's name for :meth:`similarity_search_with_score_by_vector`.
+
+        The scores are cosine similarities (higher is better), as everywhere here.
+        """
+        return self.similarity_search_with_score_by_vector(embedding, k, filter, **kwargs)
+
+    def similarity_search_with_vectors(
+        self,
+        query: str,
+        k: int = 4,
+        filter: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[tuple[Document, np.ndarray]]:
+        """Documents with their stored full vectors (what the rerank scored)."""
+        hits = self._search(query, k, filter, kwargs)
+        vectors = self.store.full_vectors([h.id for h in hits])
+        return [
+            (to_document(hit, with_scores=False), vector)
+            for hit, vector in zip(hits, vectors, strict=True)
+        ]
+
     def max_marginal_relevance_search(
         self,
         query: str,
