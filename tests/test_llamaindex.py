@@ -394,3 +394,16 @@ def test_get_nodes_by_filter_and_clear(embed_model) -> None:
     assert vector_store.get_nodes() == [] and vector_store.store.count() == 0
     index.insert(Document(text="Green tea is steamed or pan-fired.", doc_id="tea"))
     assert vector_store.get_nodes()[0].ref_doc_id == "tea"
+
+
+def test_from_params_embedded_and_over_a_server(embed_model, chroma_server, tmp_path) -> None:
+    host, port = chroma_server
+    name = f"fp-{uuid.uuid4().hex[:8]}"
+    remote = MatryoshkaVectorStore.from_params(embed_model, name, host=host, port=port, shortlist=9)
+    assert remote.shortlist == 9 and remote.store.full_vector_format == "chroma"
+    assert name in {c.name for c in chromadb.HttpClient(host=host, port=port).list_collections()}
+    local = MatryoshkaVectorStore.from_params(embed_model, name, persist_dir=tmp_path / "db")
+    assert local.store.full_vector_format == "local" and (tmp_path / "db" / "mrl_rag").is_dir()
+    local.store.close()
+    with pytest.raises(ValueError, match="not both"):
+        MatryoshkaVectorStore.from_params(embed_model, name, host=host, persist_dir=tmp_path)

@@ -202,6 +202,53 @@ class MatryoshkaVectorStore(BasePydanticVectorStore):
         return cls(store, shortlist=shortlist, rerank_dim=rerank_dim)
 
     @classmethod
+    def from_params(
+        cls,
+        embed_model: MatryoshkaEmbedding,
+        collection_name: str = DEFAULT_COLLECTION,
+        host: str | None = None,
+        port: str | int | None = None,
+        ssl: bool = False,
+        headers: dict[str, str] | None = None,
+        persist_dir: str | Path | None = None,
+        **kwargs: Any,
+    ) -> MatryoshkaVectorStore:
+        """Open (or create) a store from connection settings, as ``ChromaVectorStore.from_params``.
+
+        Args:
+            embed_model: The ``MatryoshkaEmbedding`` whose model fills the store.
+            collection_name: The Chroma collection.
+            host: A Chroma server's host (then ``port``, ``ssl``, ``headers``
+                apply); without one, an embedded Chroma at ``persist_dir``.
+            port: The server's port (Chroma's default when unset).
+            ssl: Whether the server speaks HTTPS.
+            headers: Extra HTTP headers (for example an auth token).
+            persist_dir: Folder of an embedded Chroma (with no ``host``).
+            **kwargs: As for :meth:`from_embedding` (``search_dim``,
+                ``shortlist``, store options).
+        """
+        if host is None:
+            return cls.from_embedding(
+                embed_model,
+                collection_name=collection_name,
+                persist_directory=persist_dir,
+                **kwargs,
+            )
+        if persist_dir is not None:
+            raise ValueError(
+                f"Pass host={host!r} (a Chroma server) or persist_dir={str(persist_dir)!r} "
+                "(an embedded Chroma), not both."
+            )
+        import chromadb
+
+        client = chromadb.HttpClient(
+            host=host, port=int(port) if port is not None else 8000, ssl=ssl, headers=headers
+        )
+        return cls.from_embedding(
+            embed_model, collection_name=collection_name, client=client, **kwargs
+        )
+
+    @classmethod
     def class_name(cls) -> str:
         """Name used when serialising the component."""
         return "MatryoshkaVectorStore"
