@@ -707,3 +707,35 @@ def test_reset_and_drop(make_store, embedder) -> None:
         assert not any(
             (Path(client.get_settings().persist_directory) / "mrl_rag").glob("*/log.bin")
         )
+
+
+def test_rerunning_an_upsert_embeds_and_writes_only_what_changed(
+    make_store, embedder, monkeypatch
+) -> None:
+    store = make_store(search_dim=8)
+    store.add(TEXTS[:10], ids=IDS[:10], metadatas=METAS[:10], upsert=True)
+    encoded: list[str] = []
+    encode = embedder.encode
+
+    def counted(texts, *args, **kwargs):
+        encoded.extend(texts)
+        return encode(texts, *args, **kwargs)
+
+    monkeypatch.setattr(embedder, "encode", counted)
+
+    def logs() -> list[int] | None:  # the local files' sizes (no files: nothing to compare)
+        if store._files is None:
+            return None
+        return sorted(p.stat().st_size for p in store._files.log_path.parent.glob("*"))
+
+    before = logs()
+    store.add(TEXTS[:10], ids=IDS[:10], metadatas=METAS[:10], upsert=True)
+    assert encoded == [] and logs() == before  # nothing embedded, nothing written
+    changed_meta = [dict(m) for m in METAS[:10]]
+    changed_meta[3]["n"] = 99
+    texts = list(TEXTS[:10])
+    texts[7] = "a brand new text about trains"
+    store.add(texts, ids=IDS[:10], metadatas=changed_meta, upsert=True)
+    assert encoded == [TEXTS[3], texts[7]]
+    assert store.get([IDS[3]])[0].metadata["n"] == 99
+    assert store.search(texts[7], k=1)[0].id == IDS[7]

@@ -716,8 +716,10 @@ class MatryoshkaStore:
 
         Records whose id is already in the store are skipped (as Chroma's
         ``add`` does) without running the model, so an add that was interrupted
-        can simply be run again; pass ``upsert=True`` to replace them instead.
-        A progress bar counts the texts as their batches are stored: from 512
+        can simply be run again; pass ``upsert=True`` to replace them instead
+        (a record whose text and metadata are already stored as given is left
+        as it is, without running the model). A progress bar counts the texts
+        as their batches are stored: from 512
         texts on, or as the embedder's ``show_progress_bar`` says.
 
         Args:
@@ -756,6 +758,10 @@ class MatryoshkaStore:
                 truncate(full, self._profile.full_dim),
             )
 
+        def changed(chosen: list[int]) -> list[int]:
+            stored = {r.id: (r.text, r.metadata) for r in self.get([ids[i] for i in chosen])}
+            return [i for i in chosen if stored.get(ids[i]) != (texts[i], metas[i])]
+
         show = embedder.show_progress_bar
         self._write_batches(
             ids,
@@ -763,6 +769,7 @@ class MatryoshkaStore:
             upsert=upsert,
             make=embed,
             progress=len(texts) >= PROGRESS_BAR_MIN_TEXTS if show is None else show,
+            changed=changed,
         )
         return ids
 
@@ -841,12 +848,14 @@ class MatryoshkaStore:
         upsert: bool,
         make: Callable[[list[int]], WriteBatch],
         progress: bool = False,
+        changed: Callable[[list[int]], list[int]] | None = None,
     ) -> None:
         """Write in batches of one Chroma call each; without ``upsert``, skip stored ids.
 
         The check for stored ids and the write hold one lock, so a concurrent add of
-        the same id in this process cannot slip between them. With ``progress``, a
-        bar counts the records done (stored ones that were skipped included).
+        the same id in this process cannot slip between them. With ``upsert``,
+        ``changed`` may keep only the records that differ from what is stored.
+        With ``progress``, a bar counts the records done (skipped ones included).
         """
         from tqdm.auto import tqdm
 
@@ -866,6 +875,8 @@ class MatryoshkaStore:
                             )["ids"]
                         )
                         chosen = [i for i in chosen if ids[i] not in present]
+                    elif changed is not None:
+                        chosen = changed(chosen)
                     if chosen:
                         self._write(make(chosen))
                 bar.update(done)
