@@ -37,6 +37,8 @@ from mrl_rag.store import (
     DEFAULT_SHORTLIST,
     MatryoshkaStore,
     SearchResult,
+    StoreInfo,
+    list_stores,
 )
 
 __version__ = "0.1.0"
@@ -60,6 +62,7 @@ __all__ = [
     "RemoteEmbeddingError",
     "SearchResult",
     "StoreDamagedError",
+    "StoreInfo",
     "StoreLockedError",
     "StoreMismatchError",
     "StoreNotFoundError",
@@ -70,6 +73,7 @@ __all__ = [
     "cosine_scores",
     "get_profile",
     "list_profiles",
+    "list_stores",
     "rank_agreement",
     "register_profile",
     "top_k",

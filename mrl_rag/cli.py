@@ -72,6 +72,16 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("path", type=Path, help="the embedded Chroma folder of the store")
     rp.add_argument("--collection", default=DEFAULT_COLLECTION, help="the store's collection")
     _model_arguments(rp)
+    info = sub.add_parser(
+        "info",
+        help="list the mrl-rag stores in an embedded Chroma folder",
+        description=(
+            "For each mrl-rag store in the folder: model, full and search dimensions, "
+            "full-vector format and dtype, adaptor, record count and the size of its local "
+            "files. Opens no store and writes nothing."
+        ),
+    )
+    info.add_argument("path", type=Path, help="the embedded Chroma folder")
     return parser
 
 
@@ -116,11 +126,48 @@ def _repair(args: argparse.Namespace) -> int:
     return 0
 
 
+def _info(path: Path) -> int:
+    """Print the stores of an embedded Chroma folder, one line each."""
+    if not (path / "chroma.sqlite3").is_file():
+        print(f"mrl-rag info: {path} is not an embedded Chroma folder", file=sys.stderr)
+        return 2
+    import chromadb
+
+    from mrl_rag.store.info import list_stores
+
+    stores = list_stores(chromadb.PersistentClient(path=str(path)))
+    if not stores:
+        print(f"{path}: no mrl-rag stores")
+        return 0
+    header = ("collection", "model", "full", "search", "format", "adaptor", "records", "files")
+    rows = [
+        (
+            s.collection,
+            s.model,
+            str(s.full_dim),
+            str(s.search_dim),
+            s.full_vectors
+            + ("" if s.full_dtype == "float32" else f" {s.full_dtype}")
+            + ("" if s.chroma_texts else ", texts local"),
+            s.adaptor or "-",
+            f"{s.count:,}",
+            "-" if s.files_bytes is None else f"{s.files_bytes / 2**20:,.1f} MiB",
+        )
+        for s in stores
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
     if args.command == "repair":
         return _repair(args)
+    if args.command == "info":
+        return _info(args.path)
     from mrl_rag._advisor import (
         evaluate,
         format_table,

@@ -19,6 +19,7 @@ from mrl_rag import (
     MatryoshkaStore,
     StoreDamagedError,
     StoreMismatchError,
+    list_stores,
     truncate,
 )
 
@@ -739,3 +740,48 @@ def test_rerunning_an_upsert_embeds_and_writes_only_what_changed(
     assert encoded == [TEXTS[3], texts[7]]
     assert store.get([IDS[3]])[0].metadata["n"] == 99
     assert store.search(texts[7], k=1)[0].id == IDS[7]
+
+
+def test_info_lists_the_stores_of_a_folder(tmp_path: Path, embedder, capsys) -> None:
+    from mrl_rag.cli import main
+
+    path = tmp_path / "db"
+    client = chromadb.PersistentClient(path=str(path))
+    a = MatryoshkaStore(
+        embedder, client=client, collection="alpha", search_dim=8, full_dtype="float16"
+    )
+    a.add(TEXTS[:5], ids=IDS[:5])
+    b = MatryoshkaStore(
+        embedder, client=client, collection="beta", full_vectors="chroma", search_dim=16
+    )
+    b.add(TEXTS[:3], ids=IDS[:3])
+    b.reindex(16, adaptor=b.fit_adaptor())
+    client.create_collection("plain-one")  # not mrl-rag's: left out
+    info = a.info()
+    assert (info.collection, info.model, info.full_dim, info.search_dim) == (
+        "alpha",
+        "tiny-mrl",
+        64,
+        8,
+    )
+    assert (info.full_vectors, info.full_dtype, info.count) == ("local", "float16", 5)
+    assert info.files_bytes and info.files_bytes > 5 * 64 * 2
+    assert [s.collection for s in list_stores(client)] == ["alpha", "beta"]
+    assert b.info().adaptor == b.adaptor.fingerprint and b.info().files_bytes is None
+    a.close(), b.close()
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == [
+        "collection",
+        "model",
+        "full",
+        "search",
+        "format",
+        "adaptor",
+        "records",
+        "files",
+    ]
+    assert out[1].split()[:6] == ["alpha", "tiny-mrl", "64", "8", "local", "float16"]
+    assert out[2].split()[:5] == ["beta", "tiny-mrl", "64", "16", "chroma"] and len(out) == 3
+    assert main(["info", str(tmp_path / "nope")]) == 2
+    assert "is not an embedded Chroma folder" in capsys.readouterr().err

@@ -15,9 +15,11 @@ Its parts, one job each:
 - :mod:`~mrl_rag.store.locks`: threads in one process, one process per folder;
 - :mod:`~mrl_rag.store.search`: the validated search plan and the rerank;
 - :mod:`~mrl_rag.store.reindex`: building a new index and swapping it in;
-- :mod:`~mrl_rag.store.repair`: rebuilding damaged local files from Chroma's texts.
+- :mod:`~mrl_rag.store.repair`: rebuilding damaged local files from Chroma's texts;
+- :mod:`~mrl_rag.store.info`: the stores a client holds, read without opening them.
 """
 
+from mrl_rag.store.info import StoreInfo, list_stores
 from mrl_rag.store.layout import STORE_FORMAT_VERSION
 from mrl_rag.store.search import SearchResult
 from mrl_rag.store.store import (
@@ -35,5 +37,7 @@ __all__ = [
     "STORE_FORMAT_VERSION",
     "MatryoshkaStore",
     "SearchResult",
+    "StoreInfo",
     "default_search_dim",
+    "list_stores",
 ]

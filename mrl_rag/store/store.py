@@ -26,6 +26,7 @@ from mrl_rag.store import layout as lay
 from mrl_rag.store import reindex as rx
 from mrl_rag.store.chroma_format import ChromaFullVectors
 from mrl_rag.store.codec import FullDType, check_full_dtype, decode_rows
+from mrl_rag.store.info import StoreInfo, list_stores
 from mrl_rag.store.layout import META, Layout
 from mrl_rag.store.local_format import LocalFullVectors, is_refusal
 from mrl_rag.store.locks import ProcessLock, writer_lock
@@ -604,6 +605,11 @@ class MatryoshkaStore:
     def collection(self) -> Collection:
         """The Chroma collection currently serving searches."""
         return self._layout.collection
+
+    def info(self) -> StoreInfo:
+        """The store's settings, record count and file size (as ``mrl-rag info`` lists them)."""
+        name = self._call(lambda layout: layout.collection.name)
+        return next(i for i in list_stores(self._client) if i.collection == name)
 
     def count(self) -> int:
         """Number of records."""
