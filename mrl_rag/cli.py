@@ -82,6 +82,27 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     info.add_argument("path", type=Path, help="the embedded Chroma folder")
+    ad = sub.add_parser(
+        "adopt",
+        help="make a funnel store from a plain Chroma collection, without re-embedding",
+        description=(
+            "Copy a collection of full-size vectors (made by langchain-chroma, LlamaIndex's "
+            "ChromaVectorStore or Chroma itself, with this model) into a new funnel store in "
+            "the same folder: ids, texts, metadata and vectors, page by page. The model is "
+            "loaded for its settings and never run; the source is left untouched."
+        ),
+    )
+    ad.add_argument("path", type=Path, help="the embedded Chroma folder")
+    ad.add_argument("--source", required=True, help="the collection to adopt")
+    ad.add_argument("--collection", required=True, help="the new store's collection")
+    _model_arguments(ad)
+    ad.add_argument("--search-dim", type=int, help="first-stage dimension (default: chosen)")
+    ad.add_argument("--full-dtype", choices=["float32", "float16", "int8"], default="float32")
+    ad.add_argument(
+        "--texts-local-only",
+        action="store_true",
+        help="keep texts only in the store's files (chroma_texts=False): faster, no where_document",
+    )
     return parser
 
 
@@ -122,6 +143,33 @@ def _repair(args: argparse.Namespace) -> int:
         _embedder(args, progress=True), path=args.path, collection=args.collection
     )
     print(f"Repaired {args.collection!r} in {args.path}: {store.count()} records re-embedded.")
+    store.close()
+    return 0
+
+
+def _adopt(args: argparse.Namespace) -> int:
+    from mrl_rag.store import MatryoshkaStore
+
+    if not (args.path / "chroma.sqlite3").is_file():
+        print(f"mrl-rag adopt: {args.path} is not an embedded Chroma folder", file=sys.stderr)
+        return 2
+    try:
+        store = MatryoshkaStore.adopt(
+            args.source,
+            _embedder(args, progress=False),
+            path=args.path,
+            collection=args.collection,
+            search_dim=args.search_dim,
+            full_dtype=args.full_dtype,
+            chroma_texts=False if args.texts_local_only else None,
+        )
+    except (ValueError, TypeError) as exc:
+        print(f"mrl-rag adopt: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"Adopted {args.source!r} as {args.collection!r} in {args.path}: {store.count()} records, "
+        f"search dim {store.search_dim}, no model call; {args.source!r} is unchanged."
+    )
     store.close()
     return 0
 
@@ -168,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _repair(args)
     if args.command == "info":
         return _info(args.path)
+    if args.command == "adopt":
+        return _adopt(args)
     from mrl_rag._advisor import (
         evaluate,
         format_table,

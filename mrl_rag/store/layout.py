@@ -141,7 +141,11 @@ def check_compatible(
     if META + "model" not in stored:
         raise StoreMismatchError(
             f"Collection {collection.name!r} exists but was not made by mrl-rag (its "
-            "metadata has no mrl: keys); use another collection name."
+            "metadata has no mrl: keys); use another collection name. If it holds this "
+            "model's full-size vectors (a langchain-chroma or LlamaIndex ChromaVectorStore "
+            f"collection), convert it without re-embedding: MatryoshkaStore.adopt("
+            f"{collection.name!r}, embedder, collection='new_name', path=...), or "
+            f"`mrl-rag adopt PATH --source {collection.name} --collection new_name --model ...`."
         )
     if _INTERNAL in stored:
         raise StoreMismatchError(

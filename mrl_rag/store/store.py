@@ -1515,6 +1515,70 @@ class MatryoshkaStore:
     # -- repair --------------------------------------------------------------
 
     @classmethod
+    def adopt(
+        cls,
+        source: str,
+        embedder: MatryoshkaEmbedder | None = None,
+        *,
+        profile: ModelProfile | None = None,
+        collection: str = DEFAULT_COLLECTION,
+        path: str | Path | None = None,
+        client: ClientAPI | None = None,
+        batch_size: int = 1000,
+        **options: Any,
+    ) -> MatryoshkaStore:
+        """Make a funnel store from a plain Chroma collection of full vectors, without the model.
+
+        For a collection made by ``langchain_chroma.Chroma``, LlamaIndex's
+        ``ChromaVectorStore`` or Chroma itself with this model at full size: its
+        ids, texts, metadata and vectors are read page by page and written to a
+        new store in the same client, and the model is never called. The
+        source collection is left untouched.
+
+        Args:
+            source: The name of the collection to adopt.
+            embedder: The model that made its vectors (or pass ``profile``):
+                its prefixes and dimensions; it is not run.
+            profile: The model's profile, when no embedder is at hand.
+            collection: The new store's collection (must not exist yet).
+            path: The embedded Chroma folder holding ``source`` (or pass ``client``).
+            client: The client holding ``source``.
+            batch_size: Records per page.
+            **options: Settings of the new store (``search_dim``,
+                ``full_vectors``, ``full_dtype``, ``chroma_texts``, ``hnsw``).
+
+        Returns:
+            The new store, open.
+
+        Raises:
+            ValueError: If ``source`` is missing or already an mrl-rag store, or
+                ``collection`` already exists.
+            StoreMismatchError: If the vectors are not the model's full ones.
+        """
+        from mrl_rag.store.adopt import adopt, find_source
+
+        if path is not None and client is not None:
+            raise TypeError("Pass either path (an embedded Chroma folder) or client, not both.")
+        if client is None:
+            import chromadb
+
+            client = chromadb.PersistentClient(path=str(path if path is not None else DEFAULT_PATH))
+        source_collection = find_source(client, source, collection)
+        if lay.find_collection(client, collection) is not None:
+            raise ValueError(
+                f"Collection {collection!r} already exists; adopt into a new collection name."
+            )
+        store = cls(embedder, profile=profile, client=client, collection=collection, **options)
+        try:
+            adopt(
+                source_collection, store, batch_size=check_dim_type(batch_size, name="batch_size")
+            )
+        except BaseException:
+            store.drop()  # nothing half-adopted is left behind
+            raise
+        return store
+
+    @classmethod
     def repair(
         cls,
         embedder: MatryoshkaEmbedder,
