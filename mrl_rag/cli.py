@@ -209,6 +209,37 @@ def _info(path: Path) -> int:
     return 0
 
 
+def _eval_argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with ``mrl-rag eval``'s arguments (one line), or ``None``."""
+    if args.beir is not None:
+        needed = ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv")
+        missing = [name for name in needed if not (args.beir / name).is_file()]
+        if missing:
+            return (
+                f"--beir {args.beir} is not a BEIR folder: it lacks {', '.join(missing)} "
+                f"(needed: {', '.join(needed)})."
+            )
+    elif args.queries is None:
+        source = "--docs" if args.docs is not None else "--store"
+        return f"{source} needs --queries (a file of sample queries)."
+    if args.docs is not None and not args.docs.is_dir():
+        return f"--docs {args.docs} is not a folder."
+    if args.store is not None and not (args.store / "chroma.sqlite3").is_file():
+        return f"--store {args.store} is not an embedded Chroma folder."
+    if args.queries is not None and not args.queries.is_file():
+        return f"--queries {args.queries} is not a file."
+    if not 0 < args.target <= 1:
+        hint = f" (did you mean {args.target / 100:g}?)" if 1 < args.target <= 100 else ""
+        return f"--target must be a share in (0, 1], got {args.target:g}{hint}."
+    for name, values in (("--dims", args.dims or []), ("--shortlists", args.shortlists)):
+        bad = [v for v in values if v < 1]
+        if bad:
+            return f"{name} must be whole numbers >= 1, got {bad[0]}."
+    if args.batch_size < 1:
+        return f"--batch-size must be >= 1, got {args.batch_size}."
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
@@ -227,11 +258,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_outputs,
     )
 
-    if args.beir is None and args.queries is None:
-        source = "--docs" if args.docs is not None else "--store"
-        print(f"mrl-rag eval: {source} needs --queries (a file of sample queries)", file=sys.stderr)
+    problem = _eval_argument_problem(args)
+    if problem is not None:  # before the model loads
+        print(f"mrl-rag eval: {problem}", file=sys.stderr)
         return 2
     embedder = _embedder(args, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the not-Matryoshka warning
+        try:
+            dims = [embedder.resolve_dim(d) for d in args.dims] if args.dims else None
+        except ValueError as exc:  # a dimension this model does not allow
+            print(f"mrl-rag eval: --dims: {exc}", file=sys.stderr)
+            return 2
     doc_vectors = None
     if args.beir is not None:
         data = load_beir(args.beir)
@@ -244,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = evaluate(
             embedder,
             data,
-            dims=args.dims,
+            dims=dims,
             shortlists=args.shortlists,
             adaptor=args.adaptor,
             target=args.target,

@@ -273,3 +273,58 @@ def test_recommendation_is_the_fastest_that_keeps_quality() -> None:
     assert _recommend(report)["dim"] == 192
     report.rows = report.rows[3:]
     assert _recommend(report) is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--beir", "no/such/folder"],
+            "--beir no/such/folder is not a BEIR folder: it lacks corpus.jsonl",
+        ),
+        (
+            ["--target", "99"],
+            r"--target must be a share in \(0, 1\], got 99 \(did you mean 0.99\?\)",
+        ),
+        (["--shortlists", "0"], "--shortlists must be whole numbers >= 1, got 0"),
+        (["--dims", "-8"], "--dims must be whole numbers >= 1, got -8"),
+        (["--queries", "no-file.txt"], "--queries no-file.txt is not a file"),
+    ],
+)
+def test_bad_eval_arguments_get_one_line_before_the_model_loads(
+    tmp_path, monkeypatch, capsys, extra: list[str], message: str
+) -> None:
+    import re
+
+    from mrl_rag import MatryoshkaEmbedder
+    from mrl_rag.cli import main
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(MatryoshkaEmbedder, "__init__", never)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    queries = tmp_path / "q.txt"
+    queries.write_text("a question\n")
+    base = ["eval", "--model", "any/model"]
+    if "--beir" not in extra:
+        base += ["--docs", str(docs)]
+        if "--queries" not in extra:
+            base += ["--queries", str(queries)]
+    assert main([*base, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(message, err), err
+
+
+def test_a_dimension_the_model_does_not_have_is_one_line(tmp_path, tiny_model_path, capsys) -> None:
+    from mrl_rag.cli import main
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    queries = tmp_path / "q.txt"
+    queries.write_text("a question\n")
+    argv = ["eval", "--model", str(tiny_model_path), "--docs", str(docs), "--queries", str(queries)]
+    assert main([*argv, "--dims", "500"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mrl-rag eval: --dims:") and "500" in err and len(err.splitlines()) == 1
