@@ -328,3 +328,53 @@ def test_a_dimension_the_model_does_not_have_is_one_line(tmp_path, tiny_model_pa
     assert main([*argv, "--dims", "500"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("mrl-rag eval: --dims:") and "500" in err and len(err.splitlines()) == 1
+
+
+def test_chart_marks_the_recommendation_and_names_the_label_free_metric() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mrl_rag._advisor import EvalReport, EvalRow, _figure, _recommend
+
+    def row(variant: str, mode: str, dim: int, shortlist: int | None, ndcg: float, ms: float):
+        return EvalRow(
+            variant,
+            mode,
+            dim,
+            shortlist,
+            ndcg,
+            0.5,
+            0.9,
+            0.5,
+            ndcg,
+            ms,
+            ms,
+            10.0,
+            50.0,
+            4 * dim,
+            4 * 384 if mode == "funnel" else 0,
+        )
+
+    rows = [
+        row(v, m, d, s, q, ms)
+        for v in ("plain", "adaptor")
+        for (m, s) in (("truncated", None), ("funnel", 100))
+        for d, q, ms in ((64, 0.95 if m == "truncated" else 1.0, 1.0), (384, 1.0, 2.0))
+    ]
+    report = EvalReport(
+        "m", "d", 100, 10, "agreement with exact full-dimension top 10 (no labels)", 1.0, 0.99, rows
+    )
+    report.recommendation = _recommend(report)
+    fig = _figure(report)
+    quality, latency, memory = fig.axes[:3]
+    assert quality.get_ylabel().startswith("agreement with exact full-dim top 10")
+    for axis in (quality, latency):
+        labels = axis.get_legend_handles_labels()[1]
+        assert sum(label.startswith("recommended: 64 dims, funnel") for label in labels) == 1
+    markers = {line.get_marker() for line in quality.get_lines() if line.get_label()[0] != "_"}
+    assert len(markers) >= 4  # every series its own marker: none hides another
+    assert any("adaptor:" in label for label in memory.get_legend_handles_labels()[1])
+    assert "(>= 300 searches each)" in latency.get_title()
+    plt.close(fig)
