@@ -82,6 +82,16 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     info.add_argument("path", type=Path, help="the embedded Chroma folder")
+    cp = sub.add_parser(
+        "compact",
+        help="reclaim the space of deleted and replaced records in a store's local files",
+        description=(
+            "Rewrite a local-format store's full-vector files with its live records only, "
+            "safe under a crash at any point. No model is needed."
+        ),
+    )
+    cp.add_argument("path", type=Path, help="the embedded Chroma folder")
+    cp.add_argument("--collection", default=DEFAULT_COLLECTION, help="the store's collection")
     ad = sub.add_parser(
         "adopt",
         help="make a funnel store from a plain Chroma collection, without re-embedding",
@@ -174,6 +184,37 @@ def _adopt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compact(path: Path, collection: str) -> int:
+    if not (path / "chroma.sqlite3").is_file():
+        print(f"mrl-rag compact: {path} is not an embedded Chroma folder", file=sys.stderr)
+        return 2
+    import chromadb
+
+    from mrl_rag._errors import MRLRagError
+    from mrl_rag.store import MatryoshkaStore
+    from mrl_rag.store.layout import META, find_collection, stored_profile
+
+    client = chromadb.PersistentClient(path=str(path))
+    found = find_collection(client, collection)
+    if found is None or META + "model" not in (found.metadata or {}):
+        print(f"mrl-rag compact: no mrl-rag store {collection!r} in {path}", file=sys.stderr)
+        return 2
+    try:
+        with MatryoshkaStore(
+            profile=stored_profile(found), client=client, collection=collection, create=False
+        ) as store:
+            before = store.info().files_bytes or 0
+            reclaimed = store.compact()
+    except MRLRagError as exc:
+        print(f"mrl-rag compact: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"Compacted {collection!r} in {path}: {reclaimed / 2**20:,.1f} MiB reclaimed "
+        f"({before / 2**20:,.1f} -> {(before - reclaimed) / 2**20:,.1f} MiB)."
+    )
+    return 0
+
+
 def _info(path: Path) -> int:
     """Print the stores of an embedded Chroma folder, one line each."""
     if not (path / "chroma.sqlite3").is_file():
@@ -249,6 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _info(args.path)
     if args.command == "adopt":
         return _adopt(args)
+    if args.command == "compact":
+        return _compact(args.path, args.collection)
     from mrl_rag._advisor import (
         evaluate,
         format_table,

@@ -229,6 +229,8 @@ def _kill_at(point: str) -> None:
     elif point == "after-chroma":  # Chroma has applied it; nothing after it runs
         Collection.upsert = after(Collection.upsert)
         Collection.delete = after(Collection.delete)
+    elif point.startswith("compact-"):
+        _kill_in_compaction(point)
     elif point == "adaptor-create":
         from chromadb.api.client import Client
 
@@ -243,6 +245,30 @@ def _kill_at(point: str) -> None:
         Client.create_collection = create_then_die
 
 
+def _kill_in_compaction(point: str) -> None:
+    """Die at one of compaction's steps (mrl_rag.store.local_format's own calls)."""
+    from mrl_rag.store import local_format
+
+    fsync_dir, rename = local_format._fsync_dir, local_format.os.rename
+    renames = []
+
+    def fsync_then_maybe_die(path):
+        fsync_dir(path)
+        copy_done = point == "compact-copy-complete" and path.name.endswith(".compact")
+        swapped = point == "compact-swapped" and path.name == "mrl_rag"
+        if copy_done or swapped:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def rename_or_die(src, dst):
+        renames.append(src)
+        if point == "compact-between-renames" and len(renames) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        rename(src, dst)
+
+    local_format._fsync_dir = fsync_then_maybe_die
+    local_format.os.rename = rename_or_die
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("op")
@@ -255,6 +281,13 @@ def main() -> None:
         print("ready", flush=True)
         _kill_at(args.kill_at)
         write(store, ids()[:STEP], 2, upsert=True)
+    elif args.op == "compact":  # a base with replaced and deleted records, then compact
+        store = base(args.path, args.fmt)
+        write(store, ids()[:STEP], 2, upsert=True)
+        store.delete(ids()[STEP : 2 * STEP])
+        print("ready", flush=True)
+        _kill_at(args.kill_at)
+        store.compact()
     elif args.op == "delete-one":  # a base, then one delete (killed at --kill-at)
         store = base(args.path, args.fmt)
         print("ready", flush=True)

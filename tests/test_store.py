@@ -785,3 +785,52 @@ def test_info_lists_the_stores_of_a_folder(tmp_path: Path, embedder, capsys) -> 
     assert out[2].split()[:5] == ["beta", "tiny-mrl", "64", "16", "chroma"] and len(out) == 3
     assert main(["info", str(tmp_path / "nope")]) == 2
     assert "is not an embedded Chroma folder" in capsys.readouterr().err
+
+
+def test_compact_reclaims_deleted_and_replaced_records(tmp_path: Path, embedder) -> None:
+    path = tmp_path / "db"
+    store = MatryoshkaStore(embedder, path=path, collection="col", search_dim=8, full_dtype="int8")
+    store.add(TEXTS, ids=IDS, metadatas=METAS)
+    store.delete(IDS[:20])
+    store.add(TEXTS[20:30], ids=IDS[20:30], metadatas=[{"v": 2}] * 10, upsert=True)
+    before_hits = [
+        [(h.id, h.score, h.text, h.metadata) for h in store.search(q, k=8)] for q in QUERIES
+    ]
+    before_full = store.full_vectors(IDS[20:])
+    before_records = store.get()
+    size = store.info().files_bytes
+    reclaimed = store.compact()
+    assert reclaimed > 0 and store.info().files_bytes == size - reclaimed
+    assert [
+        [(h.id, h.score, h.text, h.metadata) for h in store.search(q, k=8)] for q in QUERIES
+    ] == before_hits
+    np.testing.assert_array_equal(store.full_vectors(IDS[20:]), before_full)  # bytes kept
+    assert sorted(store.get(), key=lambda r: r.id) == sorted(before_records, key=lambda r: r.id)
+    assert store.compact() == 0  # nothing left to reclaim
+    store.add(["one more text about tea"], ids=["new"])
+    store.close()
+    reopened = MatryoshkaStore(embedder, path=path, collection="col")
+    assert reopened.count() == 41 and reopened.get(["new"])[0].text == "one more text about tea"
+    assert not list(path.glob("mrl_rag/*.compact")) and not list(path.glob("mrl_rag/*.old"))
+    reopened.close()
+    remote = MatryoshkaStore(
+        embedder, client=chromadb.EphemeralClient(), collection="rem", search_dim=8
+    )
+    assert remote.compact() == 0
+
+
+def test_compact_command_needs_no_model(tmp_path: Path, embedder, capsys) -> None:
+    from mrl_rag.cli import main
+
+    path = tmp_path / "db"
+    store = MatryoshkaStore(embedder, path=path, collection="col", search_dim=8)
+    store.add(TEXTS, ids=IDS)
+    store.delete(IDS[:30])
+    hits = [(h.id, h.score) for h in store.search(QUERIES[0], k=5)]
+    store.close()
+    assert main(["compact", str(path), "--collection", "col"]) == 0
+    assert "Compacted 'col'" in capsys.readouterr().out
+    with MatryoshkaStore(embedder, path=path, collection="col") as reopened:
+        assert [(h.id, h.score) for h in reopened.search(QUERIES[0], k=5)] == hits
+    assert main(["compact", str(path), "--collection", "nope"]) == 2
+    assert "no mrl-rag store 'nope'" in capsys.readouterr().err

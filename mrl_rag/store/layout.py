@@ -81,6 +81,19 @@ def profile_metadata(profile: ModelProfile, fmt: str, dtype: str) -> dict[str, A
     }
 
 
+def stored_profile(collection: Collection) -> ModelProfile:
+    """The model profile a store's collection was made with (to open it without the model)."""
+    meta = collection.metadata or {}
+    return ModelProfile(
+        name=str(meta[META + "model"]),
+        full_dim=int(meta[META + "full_dim"]),
+        query_prefix=str(meta.get(META + "query_prefix") or ""),
+        document_prefix=str(meta.get(META + "document_prefix") or ""),
+        pre_truncation=meta.get(META + "pre_truncation") or "none",
+        source=f"the metadata of collection {collection.name!r}",
+    )
+
+
 def find_collection(client: ClientAPI, name: str) -> Collection | None:
     """The collection called ``name``, or ``None``."""
     from chromadb.errors import NotFoundError

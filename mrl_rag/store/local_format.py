@@ -26,6 +26,7 @@ import hashlib
 import json
 import mmap
 import os
+import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -106,6 +107,37 @@ def _pread_all(fd: int, size: int, offset: int) -> bytes:
         chunks.append(chunk)
         left, offset = left - len(chunk), offset + len(chunk)
     return b"".join(chunks)
+
+
+#: Beside a store's folder during compaction: the new files, then the old folder.
+_COPY, _OLD = ".compact", ".old"
+#: In the copy once its files are durable: it may replace the folder.
+_COMPLETE = "compact.complete"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _finish_compaction(directory: Path) -> None:
+    """Finish or undo a compaction a crash interrupted (see :meth:`LocalFullVectors.compact`)."""
+    copy = directory.with_name(directory.name + _COPY)
+    old = directory.with_name(directory.name + _OLD)
+    if not directory.exists():
+        if (copy / _COMPLETE).exists():  # between the two renames: the copy is whole
+            os.rename(copy, directory)
+            _fsync_dir(directory.parent)
+        elif old.exists():  # cannot happen (the mark comes first), but never lose the data
+            os.rename(old, directory)
+    if directory.exists():
+        shutil.rmtree(copy, ignore_errors=True)  # an unfinished copy: the folder is intact
+        shutil.rmtree(old, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            (directory / _COMPLETE).unlink()
 
 
 def is_refusal(exc: BaseException) -> bool:
@@ -207,6 +239,7 @@ class LocalFullVectors:
         with cls._open_lock:
             files = cls._open.get(key)
             if files is None:
+                _finish_compaction(directory)
                 files = cls(directory, dim, dtype, lock)
                 try:
                     files._load(create=create)
@@ -430,6 +463,87 @@ class LocalFullVectors:
         self._ends = _Ends(end.entries + 1, end.rows, end.records)
         self._txn = txn
         self._view = None
+
+    # -- compaction --------------------------------------------------------------
+
+    def files_bytes(self) -> int:
+        """The size of the three files."""
+        return sum(os.fstat(fd).st_size for fd in self._fds.values())
+
+    def compact(self) -> int:
+        """Rewrite the files with the live records only; return the bytes reclaimed.
+
+        Deleted and replaced records stay in the append-only files until this.
+        The live records' bytes are copied as they are (vectors are not decoded
+        and encoded again) into ``<folder>.compact``, which is made durable and
+        marked complete, and then takes the folder's place by two renames. A
+        crash before the second rename leaves the old folder serving (the
+        copy is discarded on opening); a crash between the renames is finished
+        on opening from the complete copy. Call it with no write pending.
+        """
+        with self._writer, self.rw.write():
+            if self._pending is not None:
+                raise RuntimeError("finish the pending write (recover) before compacting")
+            before = self.files_bytes()
+            live = self._latest().entries
+            live = live[np.argsort(live["row"], kind="stable")]  # keep the rows' order
+            copy = self.directory.with_name(self.directory.name + _COPY)
+            shutil.rmtree(copy, ignore_errors=True)
+            copy.mkdir()
+            self._write_copy(copy, live)
+            old = self.directory.with_name(self.directory.name + _OLD)
+            shutil.rmtree(old, ignore_errors=True)
+            self.close()
+            os.rename(self.directory, old)
+            os.rename(copy, self.directory)
+            _fsync_dir(self.directory.parent)
+            (self.directory / _COMPLETE).unlink()
+            shutil.rmtree(old, ignore_errors=True)
+            self._entries = np.zeros(0, dtype=_ENTRY)
+            self._view, self._ends, self._txn = None, _Ends(0, 0, 0), 0
+            self._load(create=False)
+            return before - self.files_bytes()
+
+    def _write_copy(self, copy: Path, live: npt.NDArray[Any]) -> None:
+        """The three files of the live records, durable, then the completion mark."""
+        n = len(live)
+        lengths = live["length"].astype(np.uint64)
+        offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.uint64)
+        total = int(lengths.sum())
+        names = {"log": self.log_path.name, "vectors": self.vectors_path.name}
+        names["records"] = self.records_path.name
+        fds = {k: os.open(copy / name, os.O_RDWR | os.O_CREAT, 0o644) for k, name in names.items()}
+        try:
+            step = 65_536
+            for start in range(0, n, step):
+                part = live[start : start + step]
+                blob = b"".join(
+                    _pread_all(self._fds["records"], int(e["length"]), int(e["offset"]))
+                    for e in part
+                )
+                _pwrite_all(fds["records"], blob, int(offsets[start]))
+                rows = part["row"].astype(np.int64)
+                mapped = self._mapped(rows) if len(rows) else None
+                raw = mapped[rows].tobytes() if mapped is not None else b""
+                _pwrite_all(fds["vectors"], raw, start * self.row_bytes)
+            entries = np.zeros(n + 2, dtype=_ENTRY)
+            body = entries[:n]
+            body["hi"], body["lo"] = live["hi"], live["lo"]
+            body["txn"], body["op"] = 1, PUT
+            body["row"] = np.arange(n, dtype=np.uint64)
+            body["offset"], body["length"] = offsets, live["length"]
+            for i, op in ((n, READY), (n + 1, COMMIT)):
+                entries[i]["txn"], entries[i]["op"] = 1, op
+                entries[i]["row"], entries[i]["offset"] = n, total
+            entries["check"] = _checksums(entries)
+            _pwrite_all(fds["log"], entries.tobytes(), 0)
+            for fd in fds.values():
+                os.fsync(fd)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+        (copy / _COMPLETE).write_bytes(b"")
+        _fsync_dir(copy)
 
     # -- reading -----------------------------------------------------------------
 
