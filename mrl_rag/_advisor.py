@@ -54,13 +54,26 @@ class RetrievalSet:
     query_texts: list[str]
     qrels: dict[str, dict[str, int]] | None = None
     name: str = "data"
+    #: What each document's text is (reported, so that it can match the store's).
+    indexed: str = "the documents' text"
 
 
-def load_beir(path: str | Path) -> RetrievalSet:
+BEIR_FIELDS = ("title+text", "text")
+
+
+def load_beir(path: str | Path, fields: str = "title+text") -> RetrievalSet:
     """Read a BEIR folder: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/test.tsv``.
 
     Only queries with at least one relevant document are kept.
+
+    Args:
+        path: The folder.
+        fields: What each document is indexed as: ``"title+text"`` (the BEIR
+            convention) or ``"text"``. Pick what your store holds, so that the
+            measurement is of the same texts.
     """
+    if fields not in BEIR_FIELDS:
+        raise ValueError(f"fields must be one of {', '.join(BEIR_FIELDS)}, got {fields!r}.")
     path = Path(path)
     for needed in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
         if not (path / needed).is_file():
@@ -69,7 +82,8 @@ def load_beir(path: str | Path) -> RetrievalSet:
     with open(path / "corpus.jsonl", encoding="utf-8") as fh:
         for line in fh:
             row = json.loads(line)
-            text = f"{row.get('title', '')} {row.get('text', '')}".strip()
+            title = row.get("title", "") if fields == "title+text" else ""
+            text = f"{title} {row.get('text', '')}".strip()
             if text:
                 doc_ids.append(str(row["_id"]))
                 doc_texts.append(text)
@@ -87,7 +101,10 @@ def load_beir(path: str | Path) -> RetrievalSet:
             if str(row["_id"]) in qrels:
                 query_ids.append(str(row["_id"]))
                 query_texts.append(row["text"])
-    return RetrievalSet(doc_ids, doc_texts, query_ids, query_texts, qrels, name=path.name)
+    indexed = "title + text" if fields == "title+text" else "text (no title)"
+    return RetrievalSet(
+        doc_ids, doc_texts, query_ids, query_texts, qrels, name=path.name, indexed=indexed
+    )
 
 
 def load_folder(docs: str | Path, queries: str | Path) -> RetrievalSet:
@@ -109,6 +126,7 @@ def load_folder(docs: str | Path, queries: str | Path) -> RetrievalSet:
         sample,
         None,
         name=folder.name,
+        indexed="each file's whole text",
     )
 
 
@@ -142,7 +160,15 @@ def load_store(
     if not sample:
         raise ValueError(f"{queries} holds no queries (one per line).")
     texts = [r.text or "" for r in store.get(ids)]
-    data = RetrievalSet(ids, texts, [f"q{i}" for i in range(len(sample))], sample, None, collection)
+    data = RetrievalSet(
+        ids,
+        texts,
+        [f"q{i}" for i in range(len(sample))],
+        sample,
+        None,
+        collection,
+        indexed="the store's own full vectors (of the texts it holds)",
+    )
     return data, np.concatenate(chunks)
 
 
@@ -205,6 +231,8 @@ class EvalRow:
     serving_rss_mib: float
     search_bytes_per_vector: int
     full_bytes_per_vector: int
+    #: nDCG@10 against exact full-dimension search's top 10 (what the label-free mode uses).
+    agreement10: float = 0.0
 
 
 @dataclass
@@ -220,6 +248,10 @@ class EvalReport:
     target: float
     rows: list[EvalRow] = field(default_factory=list)
     recommendation: dict[str, Any] | None = None
+    #: With labels: what the label-free mode (agreement with exact search) would recommend.
+    label_free_recommendation: dict[str, Any] | None = None
+    #: The text each document was indexed as.
+    indexed: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -290,10 +322,11 @@ def evaluate(
         docs = np.asarray(doc_vectors, dtype=np.float32)
     queries = cached_encode(embedder, data.query_texts, "query", cache)
     exact = top_k(cosine_scores(queries, docs), 10)
+    agreement = [{data.doc_ids[i]: 1 for i in row} for row in exact]
     if data.qrels is not None:
         qrels, reference = [data.qrels[q] for q in data.query_ids], "relevance judgements"
     else:
-        qrels = [{data.doc_ids[i]: 1 for i in row} for row in exact]
+        qrels = agreement
         reference = "agreement with exact full-dimension top 10 (no labels)"
     full_ndcg = float(
         np.mean(
@@ -306,6 +339,7 @@ def evaluate(
     report = EvalReport(
         embedder.profile.name, data.name, len(docs), len(queries), reference, full_ndcg, target
     )
+    report.indexed = data.indexed
     variants = {"off": ["plain"], "on": ["adaptor"], "compare": ["plain", "adaptor"]}[adaptor]
     with tempfile.TemporaryDirectory(prefix="mrl-rag-eval-") as tmp:
         store = MatryoshkaStore(
@@ -327,6 +361,7 @@ def evaluate(
                             store,
                             queries,
                             qrels,
+                            agreement,
                             data.doc_ids,
                             variant,
                             mode,
@@ -339,6 +374,8 @@ def evaluate(
                     )
         store.close()
     report.recommendation = _recommend(report)
+    if data.qrels is not None:
+        report.label_free_recommendation = _recommend(report, by_agreement=True)
     return report
 
 
@@ -350,6 +387,7 @@ def _measure(
     store: MatryoshkaStore,
     queries: npt.NDArray[np.float32],
     qrels: list[dict[str, int]],
+    agreement: list[dict[str, int]],
     doc_ids: list[str],
     variant: str,
     mode: str,
@@ -365,12 +403,13 @@ def _measure(
         size = shortlist or 100  # exactly the shortlist asked for; recall@100 counts it
         return store.search_by_vector(query, k=min(100, size), shortlist=size)
 
-    times, scores = [], []
-    for query, relevant in zip(queries, qrels, strict=True):
+    times, scores, agreed = [], [], []
+    for query, relevant, exact in zip(queries, qrels, agreement, strict=True):
         start = time.perf_counter()
         hits = search(query)
         times.append(time.perf_counter() - start)
         scores.append(_metrics([h.id for h in hits], relevant))
+        agreed.append(_metrics([h.id for h in hits], exact)[0])
     # Latency over enough searches that its median is not noise: the queries again,
     # round after round, until there are _MIN_TIMINGS of them.
     rounds = 0
@@ -398,6 +437,7 @@ def _measure(
         serving_rss_mib=serving_rss_mib,
         search_bytes_per_vector=4 * dim,
         full_bytes_per_vector=4 * full_dim if mode == "funnel" else 0,
+        agreement10=float(np.mean(agreed)),
     )
 
 
@@ -448,13 +488,23 @@ def _serving_rss_mib(path: Path, profile: Any, queries: npt.NDArray[np.float32])
 _SAME_SPEED = 1.10
 
 
-def _recommend(report: EvalReport) -> dict[str, Any] | None:
+def _recommend(report: EvalReport, *, by_agreement: bool = False) -> dict[str, Any] | None:
     """The fastest configuration that keeps the target; among equally fast, the smallest.
 
     On Chroma a longer shortlist costs more than a larger search dimension, so
     the smallest dimension that keeps quality is often not the fastest.
+
+    Args:
+        report: The measured configurations.
+        by_agreement: Judge quality as the label-free mode does (agreement with
+            exact full-dimension search, whose own agreement is 1) instead of
+            the share of full-dimension nDCG@10.
     """
-    keep = [r for r in report.rows if r.share_of_full >= report.target]
+    keep = [
+        r
+        for r in report.rows
+        if (r.agreement10 if by_agreement else r.share_of_full) >= report.target
+    ]
     if not keep:
         return None
     fastest = min(r.p50_ms for r in keep)
@@ -468,7 +518,7 @@ def format_table(report: EvalReport) -> str:
     lines = [
         f"{report.model} on {report.data}: {report.n_docs} documents, {report.n_queries} "
         f"queries; quality = {report.reference}; exact full-dim nDCG@10 = "
-        f"{report.full_ndcg10:.4f}",
+        f"{report.full_ndcg10:.4f}; documents indexed as {report.indexed or 'given'}",
         f"{'variant':<8} {'mode':<10} {'dim':>5} {'short':>6} {'nDCG@10':>8} {'%full':>7} "
         f"{'R@10':>6} {'R@100':>6} {'MRR@10':>7} {'p50 ms':>7} {'p95 ms':>7} "
         f"{'RSS MiB':>8} {'index MiB*':>10} {'B/vector':>9}",
@@ -499,7 +549,27 @@ def format_table(report: EvalReport) -> str:
             f"p50 {rec['p50_ms']:.2f} ms, serving memory {rec['serving_rss_mib']:.1f} MiB "
             f"(index about {rec['index_mib_estimate']:.1f} MiB)."
         )
+    if report.reference == "relevance judgements":
+        lines += _side_by_side(report)
     return "\n".join(lines)
+
+
+def _side_by_side(report: EvalReport) -> list[str]:
+    """The label-free mode's choice beside the labelled one, and why they may differ."""
+    free, rec = report.label_free_recommendation, report.recommendation
+    if free is None:
+        choice = f"no configuration keeps {report.target:.0%} agreement with exact search"
+    else:
+        choice = f"{_describe(free)} ({free['agreement10']:.1%} agreement with exact search)"
+    same = free is not None and rec is not None and _describe(free) == _describe(rec)
+    return [
+        f"Without labels (agreement with exact full-dim search) the choice would be: {choice}.",
+        "The two agree."
+        if same
+        else "They differ because agreement counts every change to the exact top 10, while "
+        "judgements count only the relevant documents: truncation can reorder near-ties "
+        "without losing relevance; the label-free choice is usually the more cautious one.",
+    ]
 
 
 def write_outputs(report: EvalReport, out_dir: Path) -> dict[str, Path]:

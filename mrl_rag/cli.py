@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
         "--beir", type=Path, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv"
     )
     data.add_argument("--docs", type=Path, help="folder of .txt/.md documents (no labels)")
+    ev.add_argument(
+        "--beir-fields",
+        choices=["title+text", "text"],
+        default="title+text",
+        help="with --beir: what each document is indexed as (match what your store holds)",
+    )
     data.add_argument("--store", type=Path, help="an existing embedded mrl-rag store (no labels)")
     ev.add_argument("--collection", default=DEFAULT_COLLECTION, help="with --store: the collection")
     ev.add_argument(
@@ -315,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     doc_vectors = None
     if args.beir is not None:
-        data = load_beir(args.beir)
+        data = load_beir(args.beir, args.beir_fields)
     elif args.docs is not None:
         data = load_folder(args.docs, args.queries)
     else:

@@ -49,6 +49,15 @@ def test_load_beir_keeps_judged_queries(beir_dir: Path) -> None:
 def test_eval_writes_table_json_csv_png_and_recommends(
     beir_dir, minilm_path, tmp_path, capsys
 ) -> None:
+    import shutil
+
+    titled = tmp_path / "titled"  # the tiny set with titles, so that the two fields differ
+    shutil.copytree(beir_dir, titled)
+    rows = [json.loads(line) for line in (beir_dir / "corpus.jsonl").read_text().splitlines()]
+    with open(titled / "corpus.jsonl", "w") as fh:
+        for row in rows:
+            fh.write(json.dumps({**row, "title": f"Entry {row['_id']}"}) + "\n")
+    beir_dir = titled
     out = tmp_path / "out"
     args = [
         "eval",
@@ -378,3 +387,45 @@ def test_chart_marks_the_recommendation_and_names_the_label_free_metric() -> Non
     assert any("adaptor:" in label for label in memory.get_legend_handles_labels()[1])
     assert "(>= 300 searches each)" in latency.get_title()
     plt.close(fig)
+
+
+@pytest.mark.integration
+def test_labelled_and_label_free_choices_side_by_side_on_the_stores_text(
+    beir_dir, minilm_path, tmp_path, capsys
+) -> None:
+    import shutil
+
+    titled = tmp_path / "titled"  # the tiny set with titles, so that the two fields differ
+    shutil.copytree(beir_dir, titled)
+    rows = [json.loads(line) for line in (beir_dir / "corpus.jsonl").read_text().splitlines()]
+    with open(titled / "corpus.jsonl", "w") as fh:
+        for row in rows:
+            fh.write(json.dumps({**row, "title": f"Entry {row['_id']}"}) + "\n")
+    beir_dir = titled
+    out = tmp_path / "out"
+    args = [
+        "eval",
+        "--model",
+        str(minilm_path),
+        "--profile",
+        "sentence-transformers/all-MiniLM-L6-v2",
+    ]
+    args += ["--beir", str(beir_dir), "--beir-fields", "text", "--dims", "64", "384"]
+    args += ["--shortlists", "10", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "documents indexed as text (no title)" in printed
+    assert "Without labels (agreement with exact full-dim search) the choice would be:" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["indexed"] == "text (no title)"
+    assert all(0 <= r["agreement10"] <= 1 for r in report["rows"])
+    exact = [r for r in report["rows"] if r["dim"] == 384 and r["mode"] == "funnel"]
+    assert exact[0]["agreement10"] == pytest.approx(1.0)  # full vectors agree with themselves
+    assert report["label_free_recommendation"] is not None
+    from mrl_rag._advisor import load_beir
+
+    with_title = load_beir(beir_dir).doc_texts
+    without = load_beir(beir_dir, "text").doc_texts
+    assert with_title != without and all(w in t for w, t in zip(without, with_title, strict=True))
+    with pytest.raises(ValueError, match="fields must be one of title\\+text, text"):
+        load_beir(beir_dir, "abstract")
