@@ -35,6 +35,19 @@ def tiny_profile(**changes: object):
     return base.replace(**changes) if changes else base
 
 
+def record_model_calls(monkeypatch: pytest.MonkeyPatch, embedder) -> list[list[str]]:
+    """Record the texts of every ``embedder.encode`` call (one list per call)."""
+    calls: list[list[str]] = []
+    encode = embedder.encode
+
+    def recorded(texts, *args, **kwargs):
+        calls.append(list(texts))
+        return encode(texts, *args, **kwargs)
+
+    monkeypatch.setattr(embedder, "encode", recorded)
+    return calls
+
+
 def run_example(script: str, *args: str, timeout: int = 600):
     """Run an example as a user would (offline), and return the finished process."""
     import subprocess

@@ -18,22 +18,12 @@ from _lc_common import offline_embeddings  # noqa: E402
 from _li_common import TOPICS, offline_embed_model  # noqa: E402
 from demo_dimensions import DOCUMENTS  # noqa: E402
 
+from .conftest import record_model_calls  # noqa: E402
+
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.filterwarnings("ignore::mrl_rag.TruncationQualityWarning"),
 ]
-
-
-def count_model_calls(monkeypatch, embedder) -> list[int]:
-    calls: list[int] = []
-    encode = embedder.encode
-
-    def counted(texts, *args, **kwargs):
-        calls.append(len(texts))
-        return encode(texts, *args, **kwargs)
-
-    monkeypatch.setattr(embedder, "encode", counted)
-    return calls
 
 
 def test_a_langchain_chroma_collection_is_adopted_without_the_model(tmp_path, monkeypatch) -> None:
@@ -51,7 +41,7 @@ def test_a_langchain_chroma_collection_is_adopted_without_the_model(tmp_path, mo
         persist_directory=str(path),
     )
     before = plain._collection.get(include=["embeddings", "documents", "metadatas"])
-    calls = count_model_calls(monkeypatch, embeddings.matryoshka_embedder)
+    calls = record_model_calls(monkeypatch, embeddings.matryoshka_embedder)
     store = MatryoshkaStore.adopt(
         "plain", embeddings.matryoshka_embedder, path=path, collection="funnel", batch_size=7
     )

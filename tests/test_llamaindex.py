@@ -31,7 +31,7 @@ import llamaindex_agent_tool  # noqa: E402
 from _li_common import offline_embed_model, small_index  # noqa: E402
 from demo_dimensions import DOCUMENTS  # noqa: E402
 
-from .conftest import run_example  # noqa: E402
+from .conftest import record_model_calls, run_example  # noqa: E402
 
 pytestmark = [
     pytest.mark.integration,
@@ -361,17 +361,10 @@ def test_from_embedding_passes_store_options_and_refuses_others(embed_model) -> 
 async def test_async_text_batches_are_one_model_call_per_batch(monkeypatch) -> None:
     embed_model = offline_embed_model(embed_batch_size=32)
     core = embed_model.matryoshka_embedder
-    calls: list[int] = []
-    encode = core.encode
-
-    def counted(texts, *args, **kwargs):
-        calls.append(len(texts))
-        return encode(texts, *args, **kwargs)
-
-    monkeypatch.setattr(core, "encode", counted)
+    calls = record_model_calls(monkeypatch, core)
     texts = [f"{DOCUMENTS[i % len(DOCUMENTS)]} ({i})" for i in range(64)]
     vectors = await embed_model.aget_text_embedding_batch(texts)
-    assert calls == [32, 32]
+    assert [len(c) for c in calls] == [32, 32]
     np.testing.assert_allclose(vectors, embed_model.get_text_embedding_batch(texts), atol=1e-5)
 
 

@@ -23,7 +23,7 @@ from mrl_rag import (
     truncate,
 )
 
-from .conftest import tiny_profile
+from .conftest import record_model_calls, tiny_profile
 
 WORDS = "cat dog bird fish tree river city car train paris london tokyo cheese bread wine coffee tea music film book".split()  # noqa: SIM905
 # 60 distinct word triples: the tiny model sees every text differently (no ties).
@@ -715,14 +715,7 @@ def test_rerunning_an_upsert_embeds_and_writes_only_what_changed(
 ) -> None:
     store = make_store(search_dim=8)
     store.add(TEXTS[:10], ids=IDS[:10], metadatas=METAS[:10], upsert=True)
-    encoded: list[str] = []
-    encode = embedder.encode
-
-    def counted(texts, *args, **kwargs):
-        encoded.extend(texts)
-        return encode(texts, *args, **kwargs)
-
-    monkeypatch.setattr(embedder, "encode", counted)
+    calls = record_model_calls(monkeypatch, embedder)
 
     def logs() -> list[int] | None:  # the local files' sizes (no files: nothing to compare)
         if store._files is None:
@@ -731,13 +724,13 @@ def test_rerunning_an_upsert_embeds_and_writes_only_what_changed(
 
     before = logs()
     store.add(TEXTS[:10], ids=IDS[:10], metadatas=METAS[:10], upsert=True)
-    assert encoded == [] and logs() == before  # nothing embedded, nothing written
+    assert calls == [] and logs() == before  # nothing embedded, nothing written
     changed_meta = [dict(m) for m in METAS[:10]]
     changed_meta[3]["n"] = 99
     texts = list(TEXTS[:10])
     texts[7] = "a brand new text about trains"
     store.add(texts, ids=IDS[:10], metadatas=changed_meta, upsert=True)
-    assert encoded == [TEXTS[3], texts[7]]
+    assert [t for c in calls for t in c] == [TEXTS[3], texts[7]]
     assert store.get([IDS[3]])[0].metadata["n"] == 99
     assert store.search(texts[7], k=1)[0].id == IDS[7]
 
