@@ -660,6 +660,10 @@ def test_create_false_opens_existing_stores_only(tmp_path: Path, embedder) -> No
     assert sorted(c.name for c in client.list_collections()) == ["docs"]  # nothing was created
     del client
     MatryoshkaStore(embedder, path=path, collection="docs", create=False).close()
+    typo = tmp_path / "dbb"
+    with pytest.raises(StoreNotFoundError, match=r"No Chroma folder at .*dbb, and create=False"):
+        MatryoshkaStore(embedder, path=typo, collection="docs", create=False)
+    assert not typo.exists()  # nothing was written
 
 
 def test_get_by_filter_and_by_page(make_store) -> None:

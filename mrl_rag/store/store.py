@@ -278,7 +278,13 @@ class MatryoshkaStore:
         if client is None:
             import chromadb
 
-            client = chromadb.PersistentClient(path=str(path if path is not None else DEFAULT_PATH))
+            folder = Path(path if path is not None else DEFAULT_PATH)
+            if not create and not (folder / "chroma.sqlite3").is_file():
+                raise StoreNotFoundError(  # before Chroma makes the folder
+                    f"No Chroma folder at {folder}, and create=False: nothing was created. "
+                    "Check the path."
+                )
+            client = chromadb.PersistentClient(path=str(folder))
         self._client = client
         self._name = collection
         self._closed = False
