@@ -749,8 +749,8 @@ class MatryoshkaStore:
         can simply be run again; pass ``upsert=True`` to replace them instead
         (a record whose text and metadata are already stored as given is left
         as it is, without running the model). A progress bar counts the texts
-        as their batches are stored: from 512
-        texts on, or as the embedder's ``show_progress_bar`` says.
+        as their batches are stored: from 512 texts on, or as the embedder's
+        ``show_progress_bar`` says.
 
         Args:
             texts: The documents, without prefixes.
