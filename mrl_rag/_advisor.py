@@ -651,13 +651,19 @@ def _figure(report: EvalReport) -> Any:
             )
     first = next(iter(series.values()))
     positions = np.arange(len(first))
-    memory.bar(positions - 0.2, [r.serving_rss_mib for r in first], 0.4, label="serving RSS")
-    memory.bar(
-        positions + 0.2, [r.index_mib_estimate for r in first], 0.4, label="HNSW index (est.)"
-    )
-    if any(r.variant == "adaptor" for r in report.rows):
-        full_dim = max(r.full_bytes_per_vector for r in report.rows) // 4
-        memory.bar([], [], color="none", label=f"+ adaptor: {4 * full_dim**2 / 2**20:.2f} MiB")
+    # Serving memory of each variant (the adaptor's includes its matrix), and the index.
+    bars: list[tuple[str, list[float]]] = []
+    for variant in dict.fromkeys(r.variant for r in report.rows):
+        rss = {r.dim: r.serving_rss_mib for r in report.rows if r.variant == variant}
+        label = "serving RSS"
+        if variant == "adaptor":
+            full_dim = max(r.full_bytes_per_vector for r in report.rows) // 4
+            label += f", with the adaptor (its matrix: {4 * full_dim**2 / 2**20:.2f} MiB)"
+        bars.append((label, [rss[r.dim] for r in first]))
+    bars.append(("HNSW index (estimate)", [r.index_mib_estimate for r in first]))
+    width = 0.8 / len(bars)
+    for i, (label, values) in enumerate(bars):
+        memory.bar(positions + (i - (len(bars) - 1) / 2) * width, values, width, label=label)
     memory.set_xticks(positions, [str(r.dim) for r in first])
     memory.legend(fontsize=8)
     ticks = [r.dim for r in first]

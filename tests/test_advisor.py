@@ -384,7 +384,11 @@ def test_chart_marks_the_recommendation_and_names_the_label_free_metric() -> Non
         assert sum(label.startswith("recommended: 64 dims, funnel") for label in labels) == 1
     markers = {line.get_marker() for line in quality.get_lines() if line.get_label()[0] != "_"}
     assert len(markers) >= 4  # every series its own marker: none hides another
-    assert any("adaptor:" in label for label in memory.get_legend_handles_labels()[1])
+    assert memory.get_legend_handles_labels()[1] == [
+        "serving RSS",
+        "serving RSS, with the adaptor (its matrix: 0.56 MiB)",
+        "HNSW index (estimate)",
+    ]
     assert "(>= 300 searches each)" in latency.get_title()
     plt.close(fig)
 
