@@ -679,8 +679,8 @@ def test_a_write_of_unknown_outcome_is_finished_before_anyone_reads(tmp_path: Pa
         hits = store.search_by_vector(fk.vector("r0000", 2), k=1)
         seen["hit"] = (hits[0].id, hits[0].text, hits[0].metadata["ver"])
 
-    def flaky(layout, batch, chroma):
-        real(layout, batch, chroma)  # Chroma applied it ...
+    def flaky(layout, batch, chroma, **options):
+        real(layout, batch, chroma, **options)  # Chroma applied it ...
         seen["thread"] = t = threading.Thread(target=reader)
         t.start()
         time.sleep(0.3)  # the reader now waits for the write lock
