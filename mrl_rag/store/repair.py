@@ -75,6 +75,7 @@ def repair(
             folder.rename(folder.with_name(f"{folder.name}.damaged-{stamp}"))
         store = store_class(embedder, client=client, collection=collection, _rebuild_files=True)
         store.add(texts, ids=ids, metadatas=metas, batch_size=batch_size, upsert=True)
+        store._refilling = False  # refilled: from now on like any store
         return store
     finally:
         lock.release()

@@ -263,6 +263,9 @@ class MatryoshkaStore:
                 f"keep_full_vectors must be 'memory' or 'disk', got {keep_full_vectors!r}."
             )
         self._in_memory = keep_full_vectors == "memory"
+        # While repair refills empty files, every record is written again (the files
+        # cannot say what is already stored).
+        self._refilling = _rebuild_files
         if chroma_texts not in (None, True, False):
             raise TypeError(f"chroma_texts must be True, False or None, got {chroma_texts!r}.")
         self._replica: FullVectorReplica | None = None
@@ -799,7 +802,7 @@ class MatryoshkaStore:
             upsert=upsert,
             make=embed,
             progress=len(texts) >= PROGRESS_BAR_MIN_TEXTS if show is None else show,
-            changed=changed,
+            changed=None if self._refilling else changed,
         )
         return ids
 
