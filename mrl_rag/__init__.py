@@ -28,9 +28,9 @@ from mrl_rag._profiles import (
     list_profiles,
     register_profile,
 )
-from mrl_rag._remote import OpenAICompatibleEncoder
 from mrl_rag._scoring import cosine_scores, top_k
 from mrl_rag._truncate import truncate
+from mrl_rag.encoders.openai import OpenAICompatibleEncoder
 from mrl_rag.store import (
     DEFAULT_COLLECTION,
     DEFAULT_PATH,

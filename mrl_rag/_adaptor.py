@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mrl_rag._errors import MRLRagError
-from mrl_rag._truncate import check_dim_type
+from mrl_rag._validation import check_count
 
 __all__ = ["OrthogonalAdaptor"]
 
@@ -84,7 +84,7 @@ class OrthogonalAdaptor:
         data = np.asarray(vectors, dtype=np.float32)
         if data.ndim != 2:
             raise ValueError(f"vectors must be 2-D (n, d), got shape {data.shape}.")
-        max_samples = check_dim_type(max_samples, name="max_samples")
+        max_samples = check_count(max_samples, name="max_samples")
         if len(data) < 2:
             raise ValueError(f"Fitting needs at least 2 vectors, got {len(data)}.")
         if len(data) > max_samples:

@@ -1,57 +1,29 @@
-"""The Matryoshka-aware embedder."""
+"""The Matryoshka-aware embedder: prefixes, dimensions and truncation for every backend."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from mrl_rag._errors import (
-    ProfileError,
-    TruncationQualityWarning,
-    TrustRemoteCodeError,
-)
+from mrl_rag._errors import ArgumentTypeError, ProfileError, TruncationQualityWarning
 from mrl_rag._profiles import ModelProfile, find_profile, get_profile, profile_from_prompts
-from mrl_rag._remote import OpenAICompatibleEncoder
-from mrl_rag._texts import check_text, check_texts
-from mrl_rag._truncate import check_dim_type, truncate
+from mrl_rag._truncate import truncate
+from mrl_rag._validation import check_choice, check_text, check_texts, check_vectors
+from mrl_rag.encoders.base import Encoder, InputType
+from mrl_rag.encoders.sentence_transformers import SentenceTransformerEncoder
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["InputType", "MatryoshkaEmbedder", "check_text", "check_texts"]
+__all__ = ["InputType", "MatryoshkaEmbedder"]
 
-logger = logging.getLogger(__name__)
-
-InputType = Literal["query", "document"]
-
-#: With ``show_progress_bar=None`` a bar is shown from this many texts on.
-PROGRESS_BAR_MIN_TEXTS = 512
-
-
-@contextlib.contextmanager
-def _quiet_loading(quiet: bool) -> Iterator[None]:
-    """Hide transformers' "Loading weights" bar (shown on every load) unless asked for.
-
-    Only the bars of this load are hidden: the setting is put back afterwards.
-    """
-    from transformers.utils import logging as hf_logging
-
-    was_on = hf_logging.is_progress_bar_enabled()
-    if quiet and was_on:
-        hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if quiet and was_on:
-            hf_logging.enable_progress_bar()
+_INPUT_TYPES: tuple[InputType, ...] = ("query", "document")
 
 
 def _layer_norm_direction(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -67,19 +39,15 @@ def _layer_norm_direction(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.fl
     return vectors
 
 
-def _sentence_transformer_dim(model: SentenceTransformer) -> int | None:
-    getter = (
-        getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    )
-    return getter()
-
-
 class MatryoshkaEmbedder:
-    """A sentence-transformers model that knows its prefixes and dimensions.
+    """Any embedding backend, made Matryoshka-aware: prefixes, dimensions, truncation.
 
-    The model runs once, at full size; the requested dimension is a prefix of
-    that full vector, renormalised (see :func:`mrl_rag.truncate`). Queries and
-    documents get the prefixes of the model's profile by themselves.
+    The backend (an :class:`~mrl_rag.encoders.Encoder`) runs once per text, at
+    full size; the requested dimension is a prefix of that full vector,
+    renormalised (see :func:`mrl_rag.truncate`). Queries and documents get the
+    prefixes of the model's profile by themselves. Every backend goes through
+    the same code here, so the funnel store, the adapters and the advisor work
+    unchanged on each.
 
     Dimension precedence, as in sentence-transformers: the ``dim`` argument of a
     call, else the embedder's ``dim``, else the full dimension.
@@ -93,39 +61,44 @@ class MatryoshkaEmbedder:
         (1, 256)
 
     Args:
-        model: A hub id such as ``"nomic-ai/nomic-embed-text-v1.5"``, a local
-            folder saved by sentence-transformers, or an already loaded
-            ``SentenceTransformer``.
+        model: What embeds: a hub id such as ``"nomic-ai/nomic-embed-text-v1.5"``
+            or a local sentence-transformers folder (loaded in-process), an
+            already loaded ``SentenceTransformer``, or any
+            :class:`~mrl_rag.encoders.Encoder` (an OpenAI-compatible server, or a
+            LangChain / LlamaIndex embeddings object wrapped by the adapters).
         profile: The model's profile, or the name of a registered one. By default
-            the profile registered under ``model`` is used; for an unknown model
-            one is built from its sentence-transformers configuration (prompts
-            and dimension), treated as not Matryoshka-trained.
+            the profile registered under the model's name is used; for an
+            unknown model one is built from what the backend tells (prompts,
+            dimension), treated as not Matryoshka-trained.
         dim: Default output dimension; ``None`` means the full dimension.
         query_prefix: Overrides the profile's query prefix (``""`` for none).
         document_prefix: Overrides the profile's document prefix.
-        device: Where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``,
-            ``"mps"``); by default sentence-transformers picks the best one.
-        batch_size: How many texts go through the model at once.
-        show_progress_bar: Show a progress bar while encoding. ``None`` shows
-            one for inputs of at least 512 texts.
-        trust_remote_code: Allow a model to run code from its hub repository.
-            A model whose profile needs it is refused unless this is ``True``.
-        revision: A model revision (branch, tag or commit) on the hub.
-        cache_folder: Where downloaded models are cached.
-        model_kwargs: Extra keyword arguments for the underlying transformers
-            model, for example ``{"torch_dtype": "float16"}``.
+        device: For a model loaded here: where it runs (``"cpu"``, ``"cuda"``,
+            ``"cuda:1"``, ``"mps"``); by default sentence-transformers picks.
+        batch_size: For a model loaded here: texts through the model at once.
+        show_progress_bar: Show progress bars while loading, encoding and
+            storing. ``None`` shows one for inputs of at least 512 texts.
+        trust_remote_code: For a model loaded here: allow it to run code from
+            its hub repository. A model whose profile needs it is refused
+            unless this is ``True``.
+        revision: For a model loaded here: a hub revision (branch, tag, commit).
+        cache_folder: For a model loaded here: where downloads are cached.
+        model_kwargs: For a model loaded here: extra keyword arguments for the
+            transformers model, for example ``{"torch_dtype": "float16"}``.
 
     Raises:
         TrustRemoteCodeError: If the model needs ``trust_remote_code`` and it was
             not passed.
-        ProfileError: If the profile disagrees with the loaded model, or names a
-            model that is not run in-process (an OpenAI model).
+        ProfileError: If the profile disagrees with the backend's dimension, or
+            names a model served by an API while a name was given to load.
         InvalidDimensionError: If ``dim`` is not allowed for the model.
+        ArgumentTypeError: If ``model`` is none of the above, or a loading
+            option is given with a backend object (configure the object).
     """
 
     def __init__(
         self,
-        model: str | Path | SentenceTransformer,
+        model: str | Path | SentenceTransformer | Encoder,
         *,
         profile: ModelProfile | str | None = None,
         dim: int | None = None,
@@ -139,159 +112,88 @@ class MatryoshkaEmbedder:
         cache_folder: str | None = None,
         model_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        self.batch_size = check_dim_type(batch_size, name="batch_size")
         self.show_progress_bar = show_progress_bar
         self._warned_truncation = False
         self._warn_lock = threading.Lock()
-        self._remote: OpenAICompatibleEncoder | None = None
-        if isinstance(model, OpenAICompatibleEncoder):
-            # The server runs the model: nothing is loaded here, no remote code runs here.
-            self._remote = model
-            self._model = None
-            resolved = self._resolve_profile(profile, model.model)
-            if resolved is None:
-                probe = model.encode(["dimension probe"])
-                resolved = profile_from_prompts(
-                    model.model,
-                    probe.shape[1],
-                    {},
-                    source=f"dimension probed from {model.base_url}; no prefixes known",
-                    backend="openai",
-                )
-            self._finish(resolved, query_prefix, document_prefix, dim)
-            return
-
-        name = model if isinstance(model, str) else str(model) if isinstance(model, Path) else None
-        resolved = self._resolve_profile(profile, name)
-        if resolved is not None:
-            # A model object passed in was loaded by the caller, who made that choice.
-            self._check_loadable(resolved, trust_remote_code, loading=name is not None)
-
-        if name is None:
-            self._model = self._check_model_object(model)
-        else:
-            self._model = self._load(
-                name,
+        if isinstance(model, str | Path):
+            resolved = self._resolve_profile(profile, str(model))
+            self._encoder: Encoder = SentenceTransformerEncoder.load(
+                model,
+                profile=resolved,
                 device=device,
                 trust_remote_code=trust_remote_code,
                 revision=revision,
                 cache_folder=cache_folder,
                 model_kwargs=model_kwargs,
-                loading_bar=bool(show_progress_bar),
+                batch_size=batch_size,
+                show_progress_bar=show_progress_bar,
             )
-        model_dim = _sentence_transformer_dim(self._model)
-        if model_dim is None:
-            raise ProfileError(
-                "The model does not report its embedding dimension; pass a profile with "
-                "full_dim set explicitly."
-            )
-        if resolved is None:
-            card = getattr(self._model, "model_card_data", None)
-            label = name or getattr(card, "base_model", None) or "unnamed model"
-            resolved = profile_from_prompts(label, model_dim, dict(self._model.prompts or {}))
-        elif resolved.full_dim != model_dim:
-            raise ProfileError(
-                f"The profile {resolved.name!r} says full_dim={resolved.full_dim}, but the "
-                f"loaded model produces {model_dim}-dimensional vectors. Is it the right "
-                "profile for this model? Pass profile=... or override full_dim."
-            )
-
-        self._finish(resolved, query_prefix, document_prefix, dim)
-
-    def _finish(
-        self,
-        resolved: ModelProfile,
-        query_prefix: str | None,
-        document_prefix: str | None,
-        dim: int | None,
-    ) -> None:
+        else:
+            loading = {
+                "device": device,
+                "trust_remote_code": trust_remote_code or None,
+                "revision": revision,
+                "cache_folder": cache_folder,
+                "model_kwargs": model_kwargs,
+            }
+            given = [key for key, value in loading.items() if value is not None]
+            if given:
+                raise ArgumentTypeError(
+                    f"{', '.join(given)} configure a model loaded by name; this model "
+                    f"({type(model).__name__}) is already built. Set them on it instead."
+                )
+            if not isinstance(model, Encoder):
+                # A caller-loaded model: the caller chose whether it runs hub code.
+                model = SentenceTransformerEncoder(
+                    model, batch_size=batch_size, show_progress_bar=show_progress_bar
+                )
+            self._encoder = model
+            resolved = self._resolve_profile(profile, self._encoder.model_name)
+        self._profile = self._checked_profile(resolved)
         changes = {
             key: value
             for key, value in (("query_prefix", query_prefix), ("document_prefix", document_prefix))
             if value is not None
         }
-        self._profile = resolved.replace(**changes) if changes else resolved
+        if changes:
+            self._profile = self._profile.replace(**changes)
         self._dim = None if dim is None else self._profile.validate_dim(dim)
 
     # -- construction helpers -------------------------------------------------
 
     @staticmethod
-    def _resolve_profile(
-        profile: ModelProfile | str | None, name: str | None
-    ) -> ModelProfile | None:
+    def _resolve_profile(profile: ModelProfile | str | None, name: str) -> ModelProfile | None:
         if isinstance(profile, ModelProfile):
             return profile
         if isinstance(profile, str):
             return get_profile(profile)
         if profile is not None:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"profile must be a ModelProfile, a registered model name or None, "
                 f"got {type(profile).__name__}."
             )
-        return find_profile(name) if name is not None else None
+        return find_profile(name)
 
-    @staticmethod
-    def _check_loadable(profile: ModelProfile, trust_remote_code: bool, *, loading: bool) -> None:
-        if profile.backend != "sentence-transformers":
+    def _checked_profile(self, resolved: ModelProfile | None) -> ModelProfile:
+        """The profile, checked against (or, if none is known, built from) the backend."""
+        encoder = self._encoder
+        full_dim = encoder.full_dim
+        if full_dim is None and resolved is None:
+            full_dim = int(np.asarray(encoder.encode(["dimension probe"])).shape[-1])
+        if resolved is None:
+            return profile_from_prompts(
+                encoder.model_name,
+                full_dim,  # type: ignore[arg-type]
+                dict(getattr(encoder, "prompts", None) or {}),
+                source=f"built from {encoder!r}; not known to be Matryoshka-trained",
+            )
+        if full_dim is not None and resolved.full_dim != full_dim:
             raise ProfileError(
-                f"{profile.name} is served by the {profile.backend} API, not run "
-                "in-process; MatryoshkaEmbedder loads sentence-transformers models only."
+                f"The profile {resolved.name!r} says full_dim={resolved.full_dim}, but the "
+                f"model produces {full_dim}-dimensional vectors. Is it the right profile "
+                "for this model? Pass profile=... or override full_dim."
             )
-        if loading and profile.trust_remote_code and not trust_remote_code:
-            raise TrustRemoteCodeError(
-                f"{profile.name} runs code from its hub repository when loaded. Review that "
-                "code, then pass trust_remote_code=True to MatryoshkaEmbedder to allow it; "
-                "mrl-rag never enables it by itself."
-            )
-
-    @staticmethod
-    def _check_model_object(model: Any) -> SentenceTransformer:
-        from sentence_transformers import SentenceTransformer
-
-        if not isinstance(model, SentenceTransformer):
-            raise TypeError(
-                "model must be a hub id, a local path or a SentenceTransformer, got "
-                f"{type(model).__name__}."
-            )
-        if model.truncate_dim is not None:
-            raise ProfileError(
-                f"The SentenceTransformer was created with truncate_dim={model.truncate_dim}; "
-                "MatryoshkaEmbedder needs the full vectors. Load it without truncate_dim and "
-                "pass dim=... to MatryoshkaEmbedder instead."
-            )
-        return model
-
-    @staticmethod
-    def _load(
-        name: str,
-        *,
-        device: str | None,
-        trust_remote_code: bool,
-        revision: str | None,
-        cache_folder: str | None,
-        model_kwargs: dict[str, Any] | None,
-        loading_bar: bool,
-    ) -> SentenceTransformer:
-        from sentence_transformers import SentenceTransformer
-
-        try:
-            with _quiet_loading(not loading_bar):
-                return SentenceTransformer(
-                    name,
-                    device=device,
-                    trust_remote_code=trust_remote_code,
-                    revision=revision,
-                    cache_folder=cache_folder,
-                    model_kwargs=model_kwargs,
-                )
-        except ValueError as exc:
-            if "trust_remote_code" in str(exc) and not trust_remote_code:
-                raise TrustRemoteCodeError(
-                    f"{name} runs code from its hub repository when loaded. Review that "
-                    "code, then pass trust_remote_code=True to MatryoshkaEmbedder to allow "
-                    "it; mrl-rag never enables it by itself."
-                ) from exc
-            raise
+        return resolved
 
     # -- properties ----------------------------------------------------------
 
@@ -301,9 +203,18 @@ class MatryoshkaEmbedder:
         return self._profile
 
     @property
-    def model(self) -> SentenceTransformer | OpenAICompatibleEncoder:
-        """The underlying ``SentenceTransformer``, or the remote encoder."""
-        return self._remote if self._remote is not None else self._model
+    def encoder(self) -> Encoder:
+        """The backend that embeds texts at full size."""
+        return self._encoder
+
+    @property
+    def model(self) -> Any:
+        """The ``SentenceTransformer`` for an in-process model, else the encoder."""
+        return (
+            getattr(self._encoder, "model", self._encoder)
+            if isinstance(self._encoder, SentenceTransformerEncoder)
+            else self._encoder
+        )
 
     @property
     def full_dim(self) -> int:
@@ -322,12 +233,7 @@ class MatryoshkaEmbedder:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(model={self._profile.name!r}, dim={self.dim}, "
-            f"full_dim={self.full_dim}, "
-            + (
-                f"remote={self._remote.base_url!r})"
-                if self._remote
-                else f"device={str(self._model.device)!r})"
-            )
+            f"full_dim={self.full_dim}, encoder={self._encoder!r})"
         )
 
     # -- dimensions ------------------------------------------------------------
@@ -361,18 +267,26 @@ class MatryoshkaEmbedder:
 
         Returns:
             float32 unit vectors of the requested dimension.
+
+        Raises:
+            InvalidVectorError: If the vectors are not ``full_dim`` wide.
         """
         target = self.resolve_dim(dim)
         array = np.asarray(vectors, dtype=np.float32)
-        if array.shape[-1] != self.full_dim:
-            raise ValueError(
-                f"vectors must be full {self.full_dim}-dimensional vectors of "
-                f"{self._profile.name}, got shape {array.shape}."
-            )
-        if target == self.full_dim:
-            return array
-        self._warn_if_not_matryoshka(target)
-        return truncate(array, target)
+        if array.ndim == 1:
+            return self._cut(
+                check_vectors(array[None], self.full_dim, name="vectors", model=self._profile.name),
+                target,
+            )[0]
+        return self._cut(
+            check_vectors(array, self.full_dim, name="vectors", model=self._profile.name), target
+        )
+
+    def _cut(self, vectors: npt.NDArray[np.float32], dim: int) -> npt.NDArray[np.float32]:
+        """The one truncation of a call: ``dim`` is already validated."""
+        if dim != self.full_dim:
+            self._warn_if_not_matryoshka(dim)
+        return truncate(vectors, dim)
 
     def _warn_if_not_matryoshka(self, dim: int) -> None:
         if self._profile.matryoshka or self._warned_truncation:
@@ -396,6 +310,34 @@ class MatryoshkaEmbedder:
 
     # -- encoding --------------------------------------------------------------
 
+    def _prompt(self, input_type: InputType) -> str:
+        check_choice(input_type, _INPUT_TYPES, name="input_type")
+        if input_type == "query":
+            return self._profile.query_prefix
+        return self._profile.document_prefix
+
+    def _raw(self, batch: list[str], input_type: InputType) -> npt.NDArray[np.float32]:
+        """The backend's vectors for checked texts, with the pre-truncation step applied."""
+        raw = self._encoder.encode(batch, input_type=input_type, prompt=self._prompt(input_type))
+        return self._prepared(raw, len(batch))
+
+    async def _araw(self, batch: list[str], input_type: InputType) -> npt.NDArray[np.float32]:
+        prompt = self._prompt(input_type)
+        raw = await self._encoder.aencode(batch, input_type=input_type, prompt=prompt)
+        return self._prepared(raw, len(batch))
+
+    def _prepared(self, raw: npt.ArrayLike, n: int) -> npt.NDArray[np.float32]:
+        vectors = np.asarray(raw, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape != (n, self.full_dim):
+            raise ProfileError(
+                f"The backend {self._encoder!r} returned vectors of shape {vectors.shape} "
+                f"for {n} texts; the profile {self._profile.name!r} expects "
+                f"({n}, {self.full_dim})."
+            )
+        if self._profile.pre_truncation == "layer_norm":
+            vectors = _layer_norm_direction(vectors)
+        return vectors
+
     def encode(
         self, texts: Sequence[str], *, input_type: InputType = "document"
     ) -> npt.NDArray[np.float32]:
@@ -414,47 +356,28 @@ class MatryoshkaEmbedder:
             The full vectors; an empty ``(0, full_dim)`` array for no texts.
 
         Raises:
-            InvalidTextError: If a text is empty, ``None`` or not a string.
+            InvalidTextError: If a text is empty, ``None``, not a string or not
+                valid UTF-8.
         """
-        if input_type == "query":
-            prefix = self._profile.query_prefix
-        elif input_type == "document":
-            prefix = self._profile.document_prefix
-        else:
-            raise ValueError(f"input_type must be 'query' or 'document', got {input_type!r}.")
+        return self._embed(texts, input_type, self.full_dim)
+
+    async def aencode(
+        self, texts: Sequence[str], *, input_type: InputType = "document"
+    ) -> npt.NDArray[np.float32]:
+        """:meth:`encode` for asyncio: the backend's own async path where it has one."""
         batch = check_texts(texts)
         if not batch:
             return np.zeros((0, self.full_dim), dtype=np.float32)
-        if self._remote is not None:
-            raw = self._remote.encode([prefix + text for text in batch])
-            return self._finish_vectors(raw)
-        show = self.show_progress_bar
-        if show is None:
-            show = len(batch) >= PROGRESS_BAR_MIN_TEXTS
-        # ``prompt`` (not string concatenation) lets sentence-transformers exclude
-        # the prefix from pooling for models configured that way, and an explicit
-        # "" stops the model's own default prompt from being added a second time.
-        raw = self._model.encode(
-            batch,
-            prompt=prefix,
-            batch_size=self.batch_size,
-            show_progress_bar=show,
-            convert_to_numpy=True,
-            normalize_embeddings=False,
-        )
-        return self._finish_vectors(raw)
+        return truncate(await self._araw(batch, input_type), self.full_dim)
 
-    def _finish_vectors(self, raw: npt.ArrayLike) -> npt.NDArray[np.float32]:
-        """Raw model output as full vectors: pre-truncation step, unit length."""
-        vectors = np.asarray(raw, dtype=np.float32)
-        if vectors.shape[-1] != self.full_dim:
-            raise ValueError(
-                f"the model returned {vectors.shape[-1]}-dimensional vectors; the profile "
-                f"{self._profile.name!r} expects {self.full_dim}."
-            )
-        if self._profile.pre_truncation == "layer_norm":
-            vectors = _layer_norm_direction(vectors)
-        return truncate(vectors, self.full_dim)
+    def _embed(
+        self, texts: Sequence[str], input_type: InputType, dim: int
+    ) -> npt.NDArray[np.float32]:
+        """Check texts, run the backend once, truncate once. ``dim`` is validated."""
+        batch = check_texts(texts)
+        if not batch:
+            return np.zeros((0, dim), dtype=np.float32)
+        return self._cut(self._raw(batch, input_type), dim)
 
     def embed_documents(
         self, texts: Sequence[str], dim: int | None = None
@@ -468,8 +391,7 @@ class MatryoshkaEmbedder:
         Returns:
             float32 unit vectors of shape ``(len(texts), dim)``.
         """
-        target = self.resolve_dim(dim)
-        return self.truncate(self.encode(texts, input_type="document"), target)
+        return self._embed(texts, "document", self.resolve_dim(dim))
 
     def embed_queries(
         self, texts: Sequence[str], dim: int | None = None
@@ -483,8 +405,7 @@ class MatryoshkaEmbedder:
         Returns:
             float32 unit vectors of shape ``(len(texts), dim)``.
         """
-        target = self.resolve_dim(dim)
-        return self.truncate(self.encode(texts, input_type="query"), target)
+        return self._embed(texts, "query", self.resolve_dim(dim))
 
     def embed_query(self, text: str, dim: int | None = None) -> npt.NDArray[np.float32]:
         """Embed one query with the query prefix.
@@ -496,5 +417,19 @@ class MatryoshkaEmbedder:
         Returns:
             A float32 unit vector of shape ``(dim,)``.
         """
+        return self._embed([check_text(text)], "query", self.resolve_dim(dim))[0]
+
+    async def aembed_documents(
+        self, texts: Sequence[str], dim: int | None = None
+    ) -> npt.NDArray[np.float32]:
+        """:meth:`embed_documents` for asyncio."""
         target = self.resolve_dim(dim)
-        return self.embed_queries([check_text(text)], dim=target)[0]
+        batch = check_texts(texts)
+        if not batch:
+            return np.zeros((0, target), dtype=np.float32)
+        return self._cut(await self._araw(batch, "document"), target)
+
+    async def aembed_query(self, text: str, dim: int | None = None) -> npt.NDArray[np.float32]:
+        """:meth:`embed_query` for asyncio."""
+        target = self.resolve_dim(dim)
+        return self._cut(await self._araw([check_text(text)], "query"), target)[0]

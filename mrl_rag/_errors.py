@@ -13,11 +13,26 @@ class MRLRagError(Exception):
     """Base class of every error raised by mrl-rag."""
 
 
-class InvalidDimensionError(MRLRagError, ValueError):
+class InvalidArgumentError(MRLRagError, ValueError):
+    """An argument has a value that is not allowed.
+
+    The message names the parameter, the value given and what is allowed.
+    """
+
+
+class ArgumentTypeError(MRLRagError, TypeError):
+    """An argument has the wrong type, or arguments that exclude each other were combined."""
+
+
+class InvalidDimensionError(InvalidArgumentError):
     """A requested embedding dimension is not allowed for this model or array."""
 
 
-class InvalidTextError(MRLRagError, ValueError, TypeError):
+class InvalidVectorError(InvalidArgumentError):
+    """A vector has the wrong shape, holds NaN or infinite values, or is all zeros."""
+
+
+class InvalidTextError(InvalidArgumentError, TypeError):
     """An input text is empty, ``None`` or not a string.
 
     It is both a ``ValueError`` and a ``TypeError`` so that callers can catch it

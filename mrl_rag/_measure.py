@@ -9,7 +9,7 @@ import numpy as np
 
 from mrl_rag._embedder import MatryoshkaEmbedder
 from mrl_rag._scoring import cosine_scores, top_k
-from mrl_rag._truncate import check_dim_type
+from mrl_rag._validation import check_count
 
 __all__ = ["RankAgreement", "rank_agreement"]
 
@@ -56,7 +56,7 @@ def rank_agreement(
     Returns:
         One :class:`RankAgreement` per dimension, in the order given.
     """
-    k = check_dim_type(k, name="k")
+    k = check_count(k, name="k")
     checked = [embedder.resolve_dim(d) for d in dims]
     doc_full = embedder.encode(documents, input_type="document")
     query_full = embedder.encode(queries, input_type="query")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mrl_rag._errors import InvalidDimensionError, ProfileError, UnknownModelError
-from mrl_rag._truncate import check_dim_type
+from mrl_rag._validation import check_dim_type
 
 __all__ = [
     "PROFILE_SCHEMA_VERSION",

@@ -7,38 +7,13 @@ same thing: the first ``dim`` components, rescaled to unit L2 norm.
 
 from __future__ import annotations
 
-import numbers
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 
-from mrl_rag._errors import InvalidDimensionError
+from mrl_rag._errors import InvalidDimensionError, InvalidVectorError
+from mrl_rag._validation import check_dim_type
 
-__all__ = ["check_dim_type", "truncate"]
-
-
-def check_dim_type(dim: Any, *, name: str = "dim") -> int:
-    """Return ``dim`` as an ``int`` if it is a positive integer, else raise.
-
-    Args:
-        dim: The value to check. Python and NumPy integers are accepted;
-            ``bool``, floats and strings are not.
-        name: The parameter name to use in the error message.
-
-    Returns:
-        ``dim`` as a plain ``int``.
-
-    Raises:
-        InvalidDimensionError: If ``dim`` is not an integer or is not positive.
-    """
-    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
-        raise InvalidDimensionError(
-            f"{name} must be a positive integer, got {dim!r} ({type(dim).__name__})."
-        )
-    if dim <= 0:
-        raise InvalidDimensionError(f"{name} must be a positive integer, got {dim}.")
-    return int(dim)
+__all__ = ["truncate"]
 
 
 def truncate(vectors: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
@@ -59,7 +34,7 @@ def truncate(vectors: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
 
     Raises:
         InvalidDimensionError: If ``dim`` is not an integer in ``1..d``.
-        ValueError: If ``vectors`` is not 1-D or 2-D.
+        InvalidVectorError: If ``vectors`` is not 1-D or 2-D.
 
     Example:
         >>> truncate([3.0, 4.0, 12.0], 2)
@@ -67,7 +42,7 @@ def truncate(vectors: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
     """
     array = np.asarray(vectors, dtype=np.float32)
     if array.ndim not in (1, 2):
-        raise ValueError(
+        raise InvalidVectorError(
             f"vectors must be 1-D (one vector) or 2-D (a batch), got shape {array.shape}."
         )
     dim = check_dim_type(dim)

@@ -15,7 +15,8 @@ import numpy.typing as npt
 
 from mrl_rag._profiles import ModelProfile
 from mrl_rag._scoring import max_marginal_relevance, top_k
-from mrl_rag._truncate import check_dim_type, truncate
+from mrl_rag._truncate import truncate
+from mrl_rag._validation import check_count
 from mrl_rag.store.layout import Layout
 
 __all__ = ["SearchPlan", "SearchResult", "check_query_vector", "plan_search", "rerank"]
@@ -82,10 +83,8 @@ def plan_search(
     mmr_lambda: float | None = None,
 ) -> SearchPlan:
     """Validate a search's parameters once (errors name the parameter and what is allowed)."""
-    k = check_dim_type(k, name="k")
-    width = (
-        check_dim_type(shortlist, name="shortlist") if shortlist is not None else default_shortlist
-    )
+    k = check_count(k, name="k")
+    width = check_count(shortlist, name="shortlist") if shortlist is not None else default_shortlist
     rerank = profile.full_dim
     if rerank_dim is not None:
         rerank = profile.validate_dim(rerank_dim, name="rerank_dim")
@@ -103,7 +102,7 @@ def plan_search(
         except (TypeError, ValueError):
             raise ValueError(f"cascade[{i}] must be a (dim, keep) pair, got {stage!r}.") from None
         dim = profile.validate_dim(dim, name=f"cascade[{i}] dim")
-        keep = check_dim_type(keep, name=f"cascade[{i}] keep")
+        keep = check_count(keep, name=f"cascade[{i}] keep")
         if dim <= last_dim or dim >= rerank:
             raise ValueError(
                 f"cascade[{i}] dim={dim} must be above the previous stage's dimension "

@@ -17,11 +17,12 @@ import numpy as np
 import numpy.typing as npt
 
 from mrl_rag._adaptor import OrthogonalAdaptor
-from mrl_rag._embedder import PROGRESS_BAR_MIN_TEXTS, MatryoshkaEmbedder
+from mrl_rag._embedder import MatryoshkaEmbedder
 from mrl_rag._errors import InvalidTextError, MRLRagError, StoreMismatchError, StoreNotFoundError
 from mrl_rag._profiles import ModelProfile
-from mrl_rag._texts import check_text, check_texts
-from mrl_rag._truncate import check_dim_type, truncate
+from mrl_rag._truncate import truncate
+from mrl_rag._validation import check_count, check_text, check_texts
+from mrl_rag.encoders.sentence_transformers import PROGRESS_BAR_MIN_TEXTS
 from mrl_rag.store import layout as lay
 from mrl_rag.store import reindex as rx
 from mrl_rag.store.chroma_format import ChromaFullVectors
@@ -252,7 +253,7 @@ class MatryoshkaStore:
             )
         self._embedder = embedder
         self._profile: ModelProfile = embedder.profile if embedder is not None else profile  # type: ignore[assignment,union-attr]
-        self.shortlist = check_dim_type(shortlist, name="shortlist")
+        self.shortlist = check_count(shortlist, name="shortlist")
         if full_vectors not in ("auto", "local", "chroma"):
             raise ValueError(
                 f"full_vectors must be 'auto', 'local' or 'chroma', got {full_vectors!r}."
@@ -774,7 +775,7 @@ class MatryoshkaStore:
         texts = check_texts(texts)
         ids = check_ids(ids, len(texts), default=texts)
         metas = check_metadatas(metadatas, len(texts))
-        batch_size = check_dim_type(batch_size, name="batch_size")
+        batch_size = check_count(batch_size, name="batch_size")
 
         def embed(chosen: list[int]) -> WriteBatch:
             full = np.asarray(
@@ -847,7 +848,7 @@ class MatryoshkaStore:
             if len(text_list) != len(ids):
                 raise ValueError(f"texts has {len(text_list)} entries for {len(ids)} vectors.")
         metas = check_metadatas(metadatas, len(ids))
-        batch_size = check_dim_type(batch_size, name="batch_size")
+        batch_size = check_count(batch_size, name="batch_size")
         full = truncate(full, self._profile.full_dim)
         self._check_searchable(full, name="full_vectors")
         self._write_batches(
@@ -994,7 +995,7 @@ class MatryoshkaStore:
         if ids is not None and not ids:
             return []
         if limit is not None:
-            limit = check_dim_type(limit, name="limit")
+            limit = check_count(limit, name="limit")
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise ValueError(f"offset must be a whole number >= 0, got {offset!r}.")
         wanted = None if ids is None else list(ids)
@@ -1062,7 +1063,7 @@ class MatryoshkaStore:
         Yields:
             ``(ids, vectors)`` with ``vectors`` of shape ``(len(ids), full_dim)``.
         """
-        batch_size = check_dim_type(batch_size, name="batch_size")
+        batch_size = check_count(batch_size, name="batch_size")
         include = [] if self._files is not None else ["metadatas"]
         offset = 0
         while True:
@@ -1426,7 +1427,7 @@ class MatryoshkaStore:
         Returns:
             Records whose full vectors are now in memory.
         """
-        batch_size = check_dim_type(batch_size, name="batch_size")
+        batch_size = check_count(batch_size, name="batch_size")
         if not self._in_memory:
             return 0
         if self._files is not None:
@@ -1469,7 +1470,7 @@ class MatryoshkaStore:
 
         No labels and no model call. Apply it with ``store.reindex(dim, adaptor=...)``.
         """
-        max_samples = check_dim_type(max_samples, name="max_samples")
+        max_samples = check_count(max_samples, name="max_samples")
         total = self.count()
         if total < 2:
             raise ValueError(f"Fitting needs at least 2 records; the store has {total}.")
@@ -1508,7 +1509,7 @@ class MatryoshkaStore:
             batch_size: Records copied per step.
         """
         new_dim = self._profile.validate_dim(search_dim, name="search_dim")
-        batch_size = check_dim_type(batch_size, name="batch_size")
+        batch_size = check_count(batch_size, name="batch_size")
         if not (adaptor is None or (isinstance(adaptor, str) and adaptor == "keep")):
             self._check_adaptor(adaptor)  # type: ignore[arg-type]
         files = self._files
@@ -1597,9 +1598,7 @@ class MatryoshkaStore:
             )
         store = cls(embedder, profile=profile, client=client, collection=collection, **options)
         try:
-            adopt(
-                source_collection, store, batch_size=check_dim_type(batch_size, name="batch_size")
-            )
+            adopt(source_collection, store, batch_size=check_count(batch_size, name="batch_size"))
         except BaseException:
             store.drop()  # nothing half-adopted is left behind
             raise

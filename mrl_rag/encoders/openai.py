@@ -27,8 +27,8 @@ import numpy as np
 import numpy.typing as npt
 
 from mrl_rag._errors import RemoteEmbeddingError
-from mrl_rag._texts import check_texts
-from mrl_rag._truncate import check_dim_type
+from mrl_rag._validation import check_count, check_texts
+from mrl_rag.encoders.base import InputType, with_prompt
 
 __all__ = ["OpenAICompatibleEncoder"]
 
@@ -82,17 +82,24 @@ class OpenAICompatibleEncoder:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}.")
         self.model = model
+        #: Unknown until the first answer: the embedder probes it when it needs it.
+        self.full_dim: int | None = None
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key if api_key is not None else os.environ.get(api_key_env)
         self.timeout = float(timeout)
         self.max_retries = max_retries
-        self.batch_size = check_dim_type(batch_size, name="batch_size")
-        self.max_concurrency = check_dim_type(max_concurrency, name="max_concurrency")
+        self.batch_size = check_count(batch_size, name="batch_size")
+        self.max_concurrency = check_count(max_concurrency, name="max_concurrency")
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
 
     def __repr__(self) -> str:  # never shows the key
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
+
+    @property
+    def model_name(self) -> str:
+        """The model name the server knows (the :class:`~mrl_rag.encoders.Encoder` field)."""
+        return self.model
 
     @property
     def url(self) -> str:
@@ -220,9 +227,15 @@ class OpenAICompatibleEncoder:
         texts = check_texts(texts)
         return [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
 
-    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """Full vectors of ``texts`` (as sent: add any prefix first), in order."""
-        batches = self._batches(texts)
+    def encode(
+        self, texts: Sequence[str], *, input_type: InputType = "document", prompt: str = ""
+    ) -> npt.NDArray[np.float32]:
+        """Full vectors of ``texts``, each sent as ``prompt + text``, in order.
+
+        ``input_type`` is not sent: the OpenAI wire format has no such field,
+        so queries and documents differ only by their prompt.
+        """
+        batches = self._batches(with_prompt(texts, prompt))
         if not batches:
             return np.zeros((0, 0), dtype=np.float32)
         limits = httpx.Limits(max_connections=self.max_concurrency)
@@ -234,9 +247,11 @@ class OpenAICompatibleEncoder:
                     results = list(pool.map(lambda b: self._post(client, b), batches))
         return _stack(results, self.url)
 
-    async def aencode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    async def aencode(
+        self, texts: Sequence[str], *, input_type: InputType = "document", prompt: str = ""
+    ) -> npt.NDArray[np.float32]:
         """:meth:`encode` for asyncio, with at most ``max_concurrency`` requests in flight."""
-        batches = self._batches(texts)
+        batches = self._batches(with_prompt(texts, prompt))
         if not batches:
             return np.zeros((0, 0), dtype=np.float32)
         gate = asyncio.Semaphore(self.max_concurrency)
