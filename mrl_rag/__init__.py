@@ -7,8 +7,11 @@ starts with an underscore is private and may change.
 from mrl_rag._adaptor import OrthogonalAdaptor
 from mrl_rag._embedder import InputType, MatryoshkaEmbedder
 from mrl_rag._errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
     InvalidDimensionError,
     InvalidTextError,
+    InvalidVectorError,
     MRLRagError,
     ProfileError,
     RemoteEmbeddingError,
@@ -30,7 +33,7 @@ from mrl_rag._profiles import (
 )
 from mrl_rag._scoring import cosine_scores, top_k
 from mrl_rag._truncate import truncate
-from mrl_rag.encoders.openai import OpenAICompatibleEncoder
+from mrl_rag.encoders import Encoder, OpenAICompatibleEncoder, SentenceTransformerEncoder
 from mrl_rag.store import (
     DEFAULT_COLLECTION,
     DEFAULT_PATH,
@@ -48,9 +51,13 @@ __all__ = [
     "DEFAULT_PATH",
     "DEFAULT_SHORTLIST",
     "PROFILE_SCHEMA_VERSION",
+    "ArgumentTypeError",
+    "Encoder",
     "InputType",
+    "InvalidArgumentError",
     "InvalidDimensionError",
     "InvalidTextError",
+    "InvalidVectorError",
     "MRLRagError",
     "MatryoshkaEmbedder",
     "MatryoshkaStore",
@@ -61,6 +68,7 @@ __all__ = [
     "RankAgreement",
     "RemoteEmbeddingError",
     "SearchResult",
+    "SentenceTransformerEncoder",
     "StoreDamagedError",
     "StoreInfo",
     "StoreLockedError",

@@ -210,11 +210,8 @@ class MatryoshkaEmbedder:
     @property
     def model(self) -> Any:
         """The ``SentenceTransformer`` for an in-process model, else the encoder."""
-        return (
-            getattr(self._encoder, "model", self._encoder)
-            if isinstance(self._encoder, SentenceTransformerEncoder)
-            else self._encoder
-        )
+        encoder = self._encoder
+        return encoder.model if isinstance(encoder, SentenceTransformerEncoder) else encoder
 
     @property
     def full_dim(self) -> int:
@@ -273,14 +270,12 @@ class MatryoshkaEmbedder:
         """
         target = self.resolve_dim(dim)
         array = np.asarray(vectors, dtype=np.float32)
+        name, model = "vectors", self._profile.name
         if array.ndim == 1:
             return self._cut(
-                check_vectors(array[None], self.full_dim, name="vectors", model=self._profile.name),
-                target,
+                check_vectors(array[None], self.full_dim, name=name, model=model), target
             )[0]
-        return self._cut(
-            check_vectors(array, self.full_dim, name="vectors", model=self._profile.name), target
-        )
+        return self._cut(check_vectors(array, self.full_dim, name=name, model=model), target)
 
     def _cut(self, vectors: npt.NDArray[np.float32], dim: int) -> npt.NDArray[np.float32]:
         """The one truncation of a call: ``dim`` is already validated."""

@@ -69,8 +69,10 @@ def check_count(
     kind = error or InvalidArgumentError
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise kind(f"{name} must be a positive integer, got {value!r} ({type(value).__name__}).")
-    if not 1 <= value <= maximum:
-        raise kind(f"{name} must be an integer from 1 to {maximum}, got {value}.")
+    if value < 1:
+        raise kind(f"{name} must be a positive integer, got {value}.")
+    if value > maximum:
+        raise kind(f"{name} must be a positive integer of at most {maximum}, got {value}.")
     return int(value)
 
 
