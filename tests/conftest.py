@@ -36,15 +36,29 @@ def tiny_profile(**changes: object):
 
 
 def record_model_calls(monkeypatch: pytest.MonkeyPatch, embedder) -> list[list[str]]:
-    """Record the texts of every ``embedder.encode`` call (one list per call)."""
+    """Record the texts of every call of the embedder's backend, sync or async (one list per call)."""
+    import contextvars
+
     calls: list[list[str]] = []
-    encode = embedder.encode
+    encoder = embedder.encoder
+    encode, aencode = encoder.encode, encoder.aencode
+    in_async = contextvars.ContextVar("in_async", default=False)  # to_thread copies it
 
     def recorded(texts, *args, **kwargs):
-        calls.append(list(texts))
+        if not in_async.get():  # an async call running the sync one is one call
+            calls.append(list(texts))
         return encode(texts, *args, **kwargs)
 
-    monkeypatch.setattr(embedder, "encode", recorded)
+    async def arecorded(texts, *args, **kwargs):
+        calls.append(list(texts))
+        token = in_async.set(True)
+        try:
+            return await aencode(texts, *args, **kwargs)
+        finally:
+            in_async.reset(token)
+
+    monkeypatch.setattr(encoder, "encode", recorded)
+    monkeypatch.setattr(encoder, "aencode", arecorded)
     return calls
 
 

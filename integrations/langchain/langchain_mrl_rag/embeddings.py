@@ -7,11 +7,24 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from langchain_mrl_rag.encoder import LangChainEncoder
 from mrl_rag import MatryoshkaEmbedder
+
+#: The fields passed to :class:`mrl_rag.MatryoshkaEmbedder` under their own names.
+_EMBEDDER_OPTIONS = {
+    "profile",
+    "dim",
+    "query_prefix",
+    "document_prefix",
+    "device",
+    "batch_size",
+    "trust_remote_code",
+    "model_kwargs",
+}
 
 
 class MatryoshkaEmbeddings(BaseModel, Embeddings):
-    """Matryoshka-aware sentence-transformers embeddings.
+    """Matryoshka-aware embeddings: a sentence-transformers model, or any provider.
 
     Adds the model's query and document prefixes by itself and returns vectors
     at a validated dimension. The model runs at full size; smaller dimensions
@@ -47,7 +60,7 @@ class MatryoshkaEmbeddings(BaseModel, Embeddings):
     """Show a progress bar; ``None`` shows one from 512 texts on."""
     trust_remote_code: bool = False
     """Allow a model to run code from its hub repository. Never enabled by default."""
-    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    model_kwargs: dict[str, Any] | None = None
     """Extra keyword arguments for the underlying transformers model."""
     embedder: MatryoshkaEmbedder | None = Field(default=None, exclude=True, repr=False)
     """An already loaded embedder to share (then the fields above are not used to load)."""
@@ -63,17 +76,9 @@ class MatryoshkaEmbeddings(BaseModel, Embeddings):
             if self.dim is not None:
                 self._embedder.resolve_dim(self.dim)
             return self
+        options = self.model_dump(include=_EMBEDDER_OPTIONS)
         self._embedder = MatryoshkaEmbedder(
-            self.model,
-            profile=self.profile,
-            dim=self.dim,
-            query_prefix=self.query_prefix,
-            document_prefix=self.document_prefix,
-            device=self.device,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress,
-            trust_remote_code=self.trust_remote_code,
-            model_kwargs=self.model_kwargs or None,
+            self.model, show_progress_bar=self.show_progress, **options
         )
         return self
 
@@ -81,6 +86,25 @@ class MatryoshkaEmbeddings(BaseModel, Embeddings):
     def from_embedder(cls, embedder: MatryoshkaEmbedder, **kwargs: Any) -> MatryoshkaEmbeddings:
         """Wrap an already loaded :class:`mrl_rag.MatryoshkaEmbedder` (no second model load)."""
         return cls(model=embedder.profile.name, embedder=embedder, **kwargs)
+
+    @classmethod
+    def from_embeddings(
+        cls, embeddings: Embeddings, *, profile: str | None = None, **kwargs: Any
+    ) -> MatryoshkaEmbeddings:
+        """Make any LangChain embeddings (Ollama, Cohere, Voyage, ...) Matryoshka-aware.
+
+        The provider embeds at full size and the result is truncated locally,
+        with the prefixes of the model's profile (see :class:`LangChainEncoder`).
+
+        Args:
+            embeddings: The provider's LangChain embeddings object.
+            profile: The registered mrl-rag profile of its model; by default the
+                one registered under its ``model`` name, if any.
+            **kwargs: Other fields of this class (``dim``, ``query_prefix``, ...).
+        """
+        prefixes = {k: kwargs.pop(k) for k in ("query_prefix", "document_prefix") if k in kwargs}
+        embedder = MatryoshkaEmbedder(LangChainEncoder(embeddings), profile=profile, **prefixes)
+        return cls.from_embedder(embedder, **kwargs)
 
     @property
     def matryoshka_embedder(self) -> MatryoshkaEmbedder:
@@ -94,3 +118,11 @@ class MatryoshkaEmbeddings(BaseModel, Embeddings):
     def embed_query(self, text: str) -> list[float]:
         """Embed a query with the query prefix, at ``dim``."""
         return self._embedder.embed_query(text, dim=self.dim).tolist()
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """:meth:`embed_documents` through the backend's async path."""
+        return (await self._embedder.aembed_documents(texts, dim=self.dim)).tolist()
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """:meth:`embed_query` through the backend's async path."""
+        return (await self._embedder.aembed_query(text, dim=self.dim)).tolist()

@@ -1,5 +1,6 @@
 """Matryoshka embeddings for LlamaIndex."""
 
 from llama_index.embeddings.mrl_rag.base import MatryoshkaEmbedding
+from llama_index.embeddings.mrl_rag.encoder import LlamaIndexEncoder
 
-__all__ = ["MatryoshkaEmbedding"]
+__all__ = ["LlamaIndexEncoder", "MatryoshkaEmbedding"]

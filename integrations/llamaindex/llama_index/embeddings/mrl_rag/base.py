@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.embeddings.mrl_rag.encoder import LlamaIndexEncoder
 
-from mrl_rag import MatryoshkaEmbedder
+from mrl_rag import InvalidArgumentError, MatryoshkaEmbedder
 
 
 class MatryoshkaEmbedding(BaseEmbedding):
-    """Matryoshka-aware sentence-transformers embeddings for LlamaIndex.
+    """Matryoshka-aware embeddings for LlamaIndex: a sentence-transformers model, or any provider.
 
     Queries and texts get the model's prefixes by themselves (for
     nomic-embed-text-v1.5: ``search_query: `` / ``search_document: ``), and
@@ -47,19 +47,18 @@ class MatryoshkaEmbedding(BaseEmbedding):
             kwargs.setdefault("model_name", embedder.profile.name)
         super().__init__(**kwargs)
         if embedder is None and self.model_name == "unknown":
-            raise ValueError(
+            raise InvalidArgumentError(
                 "model_name is required: a hub id such as 'nomic-ai/nomic-embed-text-v1.5' "
                 "or a local sentence-transformers folder (or pass embedder=...)."
             )
         if embedder is None:
+            options = {name: getattr(self, name) for name in ("profile", "query_prefix", "device")}
             embedder = MatryoshkaEmbedder(
                 self.model_name,
-                profile=self.profile,
-                query_prefix=self.query_prefix,
                 document_prefix=self.text_prefix,
-                device=self.device,
                 batch_size=self.embed_batch_size,
                 trust_remote_code=self.trust_remote_code,
+                **options,
             )
         if self.dim is not None:
             embedder.resolve_dim(self.dim)
@@ -70,6 +69,28 @@ class MatryoshkaEmbedding(BaseEmbedding):
         """Name used when serialising the component."""
         return "MatryoshkaEmbedding"
 
+    @classmethod
+    def from_embed_model(
+        cls, embed_model: BaseEmbedding, *, profile: str | None = None, **kwargs: Any
+    ) -> MatryoshkaEmbedding:
+        """Make any LlamaIndex embedding (Ollama, Cohere, Voyage, ...) Matryoshka-aware.
+
+        The provider embeds at full size and the result is truncated locally,
+        with the prefixes of the model's profile (see :class:`LlamaIndexEncoder`).
+
+        Args:
+            embed_model: The provider's LlamaIndex embedding object.
+            profile: The registered mrl-rag profile of its model; by default the
+                one registered under its ``model_name``, if any.
+            **kwargs: Other fields of this class (``dim``, ``query_prefix``, ...).
+        """
+        prefixes = {
+            "query_prefix": kwargs.pop("query_prefix", None),
+            "document_prefix": kwargs.pop("text_prefix", None),
+        }
+        embedder = MatryoshkaEmbedder(LlamaIndexEncoder(embed_model), profile=profile, **prefixes)
+        return cls(embedder=embedder, **kwargs)
+
     @property
     def matryoshka_embedder(self) -> MatryoshkaEmbedder:
         """The core embedder, to share with a funnel store."""
@@ -79,14 +100,14 @@ class MatryoshkaEmbedding(BaseEmbedding):
         return self._embedder.embed_query(query, dim=self.dim).tolist()
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return await asyncio.to_thread(self._get_query_embedding, query)
+        return (await self._embedder.aembed_query(query, dim=self.dim)).tolist()
 
     async def _aget_text_embedding(self, text: str) -> Embedding:
-        return await asyncio.to_thread(self._get_text_embedding, text)
+        return (await self._embedder.aembed_documents([text], dim=self.dim))[0].tolist()
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        # One model call per batch (the default makes one per text), off the event loop.
-        return await asyncio.to_thread(self._get_text_embeddings, texts)
+        # One backend call per batch (LlamaIndex's default makes one per text).
+        return (await self._embedder.aembed_documents(texts, dim=self.dim)).tolist()
 
     def _get_text_embedding(self, text: str) -> Embedding:
         return self._embedder.embed_documents([text], dim=self.dim)[0].tolist()
