@@ -1,19 +1,19 @@
-"""Shared helpers for the benchmarks: BEIR loading, cached embeddings, metrics.
+"""Shared helpers for the benchmarks: BEIR loading, cached embeddings, the offline model.
 
-Benchmarks only: the product never reads these data sets.
+Benchmarks only: the product never reads these data sets. The ranking metrics
+are the product's own (:mod:`mrl_rag.evaluation.metrics`), imported from there.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from mrl_rag import InputType, MatryoshkaEmbedder
-from mrl_rag._advisor import RetrievalSet, cached_encode
-from mrl_rag._advisor import load_beir as _load_beir
+from mrl_rag.evaluation import RetrievalSet, cached_encode
+from mrl_rag.evaluation import load_beir as _load_beir
 
 DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "cli"
@@ -34,19 +34,6 @@ def cached_full_vectors(
 ) -> np.ndarray:
     """Full vectors, computed once and cached on disk (the same cache as ``mrl-rag eval``)."""
     return cached_encode(embedder, texts, input_type, cache_dir)
-
-
-def ndcg_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int = 10) -> float:
-    """nDCG@k with graded gains (BEIR/pytrec_eval convention: gain = grade)."""
-    dcg = sum(relevant.get(doc, 0) / math.log2(rank + 2) for rank, doc in enumerate(ranked[:k]))
-    ideal = sorted(relevant.values(), reverse=True)[:k]
-    idcg = sum(grade / math.log2(rank + 2) for rank, grade in enumerate(ideal))
-    return dcg / idcg if idcg > 0 else 0.0
-
-
-def recall_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int) -> float:
-    """Share of relevant documents found in the top k."""
-    return len(set(ranked[:k]) & set(relevant)) / len(relevant) if relevant else 0.0
 
 
 def offline_embedder(**kwargs: object) -> MatryoshkaEmbedder:

@@ -22,9 +22,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _beir import cached_full_vectors, load_beir, ndcg_at_k, offline_embedder
+from _beir import cached_full_vectors, load_beir, offline_embedder
 
 from mrl_rag import top_k
+from mrl_rag.evaluation import ndcg_at_k
 from mrl_rag.store.codec import FULL_DTYPES, decode_rows, encode_rows
 
 

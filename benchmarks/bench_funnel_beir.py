@@ -24,15 +24,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _beir import (
-    DEFAULT_DATA_ROOT,
-    cached_full_vectors,
-    load_beir,
-    ndcg_at_k,
-    offline_embedder,
-)
+from _beir import DEFAULT_DATA_ROOT, cached_full_vectors, load_beir, offline_embedder
 
 from mrl_rag import MatryoshkaStore, cosine_scores, top_k, truncate
+from mrl_rag.evaluation import ndcg_at_k
 
 
 def evaluate(name: str, data_root: Path, dims: list[int], shortlist: int, adaptor: bool) -> None:

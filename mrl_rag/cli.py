@@ -298,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _adopt(args)
     if args.command == "compact":
         return _compact(args.path, args.collection)
-    from mrl_rag._advisor import (
+    from mrl_rag.evaluation import (
         evaluate,
         format_table,
         load_beir,

@@ -1,4 +1,4 @@
-"""The dimension advisor (`mrl-rag eval`) on small real-format data sets."""
+"""The dimension advisor (`mrl-rag eval`, `mrl_rag.evaluation`) on small real-format data sets."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mrl_rag._advisor import cached_encode, load_beir, load_folder
+from mrl_rag import ArgumentTypeError, InvalidArgumentError
 from mrl_rag.cli import main
+from mrl_rag.evaluation import cached_encode, load_beir, load_folder
 
 from .test_store import WORDS
 
@@ -43,6 +44,8 @@ def test_load_beir_keeps_judged_queries(beir_dir: Path) -> None:
     assert (len(data.doc_ids), data.query_ids) == (127, [f"q{i}" for i in range(6)])
     with pytest.raises(FileNotFoundError, match="not a BEIR folder"):
         load_beir(beir_dir / "qrels")
+    with pytest.raises(InvalidArgumentError, match="fields must be one of 'title\\+text', 'text'"):
+        load_beir(beir_dir, "abstract")
 
 
 @pytest.mark.integration
@@ -222,7 +225,7 @@ def test_label_free_mode_on_an_existing_store(tmp_path, tiny_model_path) -> None
 
 def test_store_mode_never_creates_a_store(tmp_path, tiny_model_path) -> None:
     from mrl_rag import MatryoshkaEmbedder
-    from mrl_rag._advisor import load_store
+    from mrl_rag.evaluation import load_store
 
     (tmp_path / "q.txt").write_text("cat\n")
     embedder = MatryoshkaEmbedder(tiny_model_path)
@@ -263,7 +266,7 @@ def test_rows_report_the_shortlist_that_was_measured(beir_dir, tiny_model_path, 
 
 
 def test_recommendation_is_the_fastest_that_keeps_quality() -> None:
-    from mrl_rag._advisor import EvalReport, EvalRow, _recommend
+    from mrl_rag.evaluation import EvalReport, EvalRow, recommend
 
     def row(dim: int, shortlist: int, share: float, p50: float) -> EvalRow:
         return EvalRow(
@@ -277,11 +280,11 @@ def test_recommendation_is_the_fastest_that_keeps_quality() -> None:
         row(192, 100, 0.999, 1.9),  # as fast within noise, but a bigger index
         row(32, 100, 0.95, 1.0),  # fastest, but loses quality
     ]
-    assert (_recommend(report)["dim"], _recommend(report)["shortlist"]) == (128, 100)
+    assert (recommend(report)["dim"], recommend(report)["shortlist"]) == (128, 100)
     report.rows[1] = row(128, 100, 0.98, 1.8)
-    assert _recommend(report)["dim"] == 192
+    assert recommend(report)["dim"] == 192
     report.rows = report.rows[3:]
-    assert _recommend(report) is None
+    assert recommend(report) is None
 
 
 @pytest.mark.parametrize(
@@ -345,7 +348,7 @@ def test_chart_marks_the_recommendation_and_names_the_label_free_metric() -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mrl_rag._advisor import EvalReport, EvalRow, _figure, _recommend
+    from mrl_rag.evaluation import EvalReport, EvalRow, figure, recommend
 
     def row(variant: str, mode: str, dim: int, shortlist: int | None, ndcg: float, ms: float):
         return EvalRow(
@@ -375,8 +378,8 @@ def test_chart_marks_the_recommendation_and_names_the_label_free_metric() -> Non
     report = EvalReport(
         "m", "d", 100, 10, "agreement with exact full-dimension top 10 (no labels)", 1.0, 0.99, rows
     )
-    report.recommendation = _recommend(report)
-    fig = _figure(report)
+    report.recommendation = recommend(report)
+    fig = figure(report)
     quality, latency, memory = fig.axes[:3]
     assert quality.get_ylabel().startswith("agreement with exact full-dim top 10")
     for axis in (quality, latency):
@@ -426,10 +429,174 @@ def test_labelled_and_label_free_choices_side_by_side_on_the_stores_text(
     exact = [r for r in report["rows"] if r["dim"] == 384 and r["mode"] == "funnel"]
     assert exact[0]["agreement10"] == pytest.approx(1.0)  # full vectors agree with themselves
     assert report["label_free_recommendation"] is not None
-    from mrl_rag._advisor import load_beir
-
     with_title = load_beir(beir_dir).doc_texts
     without = load_beir(beir_dir, "text").doc_texts
     assert with_title != without and all(w in t for w, t in zip(without, with_title, strict=True))
-    with pytest.raises(ValueError, match="fields must be one of title\\+text, text"):
+    with pytest.raises(InvalidArgumentError, match="fields must be one of 'title\\+text', 'text'"):
         load_beir(beir_dir, "abstract")
+
+
+# -- the public package -------------------------------------------------------------
+
+
+def test_the_package_exports_what_it_lists() -> None:
+    import mrl_rag.evaluation as evaluation
+
+    assert all(hasattr(evaluation, name) for name in evaluation.__all__)
+    assert not [name for name in evaluation.__all__ if name.startswith("_")]
+
+
+def test_ndcg_recall_and_mrr_on_graded_judgements() -> None:
+    import math
+
+    from mrl_rag.evaluation import mrr_at_k, ndcg_at_k, recall_at_k
+
+    relevant = {"a": 2, "b": 1, "c": 1}
+    ranked = ["x", "a", "y", "b"]
+    dcg = 2 / math.log2(3) + 1 / math.log2(5)
+    idcg = 2 / math.log2(2) + 1 / math.log2(3) + 1 / math.log2(4)
+    assert ndcg_at_k(ranked, relevant) == pytest.approx(dcg / idcg)
+    assert ndcg_at_k(["a", "b", "c"], relevant) == pytest.approx(1.0)
+    assert ndcg_at_k(ranked, relevant, k=1) == 0.0
+    assert ndcg_at_k(ranked, {}) == 0.0  # nothing relevant: 0, not a division by zero
+    assert recall_at_k(ranked, relevant, 10) == pytest.approx(2 / 3)
+    assert recall_at_k(ranked, relevant, 2) == pytest.approx(1 / 3)
+    assert recall_at_k(ranked, {"a": 0}, 10) == 0.0  # a zero grade is not relevant
+    assert mrr_at_k(ranked, relevant) == pytest.approx(0.5)
+    assert mrr_at_k(ranked, relevant, k=1) == 0.0
+    for metric in (ndcg_at_k, recall_at_k, mrr_at_k):
+        with pytest.raises(InvalidArgumentError, match="k must be a positive integer, got 0"):
+            metric(ranked, relevant, 0)
+
+
+def test_benchmarks_use_the_one_ndcg() -> None:
+    import re
+
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    sources = {p.name: p.read_text() for p in benchmarks.glob("*.py")}
+    copies = re.compile(r"def (ndcg|recall|mrr)_at_k|log2")  # a metric, or nDCG's discount
+    assert not [name for name, text in sources.items() if copies.search(text)]
+    for name in ("bench_full_dtype.py", "bench_funnel_beir.py"):
+        assert "from mrl_rag.evaluation import ndcg_at_k" in sources[name]
+
+
+def test_evaluate_refuses_bad_arguments_with_the_library_errors(beir_dir, tiny_model_path) -> None:
+    from mrl_rag import MatryoshkaEmbedder
+    from mrl_rag.evaluation import RetrievalSet, evaluate
+
+    embedder = MatryoshkaEmbedder(tiny_model_path)
+    data = load_beir(beir_dir)
+    for kwargs, kind, message in (
+        ({"adaptor": "maybe"}, InvalidArgumentError, "adaptor must be one of 'off', 'on'"),
+        ({"target": 1.5}, InvalidArgumentError, r"target must be in \(0, 1\], got 1.5"),
+        ({"target": "0.9"}, ArgumentTypeError, "target must be a number"),
+        (
+            {"shortlists": [100, 0]},
+            InvalidArgumentError,
+            r"shortlists\[1\] must be a positive integer",
+        ),
+        ({"doc_vectors": [[1.0] * 64]}, InvalidArgumentError, "one row per document"),
+    ):
+        with pytest.raises(kind, match=message):
+            evaluate(embedder, data, **kwargs)
+    with pytest.raises(ArgumentTypeError, match="data must be a RetrievalSet"):
+        evaluate(embedder, {"docs": []})
+    with pytest.raises(InvalidArgumentError, match="doc_ids and doc_texts must have the same"):
+        RetrievalSet(["d0", "d1"], ["only one"], ["q0"], ["a question"])
+    unjudged = RetrievalSet(["d0"], ["cat"], ["q0", "q1"], ["cat", "dog"], {"q0": {"d0": 1}})
+    with pytest.raises(InvalidArgumentError, match="no relevant document for query 'q1'"):
+        evaluate(embedder, unjudged)
+    with pytest.raises(InvalidArgumentError, match="at least one document and one query"):
+        evaluate(embedder, RetrievalSet([], [], ["q0"], ["cat"]))
+
+
+def test_recommend_by_agreement_judges_as_the_label_free_mode() -> None:
+    from mrl_rag.evaluation import EvalReport, EvalRow, recommend
+
+    def row(dim: int, share: float, agreement: float, p50: float) -> EvalRow:
+        return EvalRow(
+            "plain", "funnel", dim, 100, share, 0, 0, 0, share, p50, p50, 0, 0, 0, 0, agreement
+        )
+
+    report = EvalReport("m", "d", 1, 1, "relevance judgements", 1.0, 0.99)
+    report.rows = [row(64, 0.995, 0.95, 1.0), row(128, 1.0, 0.995, 1.0)]
+    assert recommend(report)["dim"] == 64  # keeps 99% of nDCG@10
+    assert recommend(report, by_agreement=True)["dim"] == 128  # 64 changes the exact top 10
+
+
+def _small_closed_store(path: Path):
+    """A real embedded store of 200 random 64-d vectors, closed again; returns its profile."""
+    import numpy as np
+
+    from mrl_rag import MatryoshkaStore
+
+    from .conftest import tiny_profile
+
+    profile = tiny_profile()
+    vectors = np.random.default_rng(0).standard_normal((200, 64)).astype(np.float32)
+    store = MatryoshkaStore(profile=profile, path=path, collection="eval", search_dim=16)
+    store.add_vectors([f"d{i}" for i in range(200)], vectors)
+    store.close()
+    return profile, vectors
+
+
+def test_memory_probe_measures_a_real_store_in_a_fresh_process(tmp_path) -> None:
+    import math
+
+    from mrl_rag.evaluation.memory import rss_mib, serving_rss_mib
+
+    assert math.isfinite(rss_mib()) and rss_mib() > 0  # this process's own memory
+    profile, vectors = _small_closed_store(tmp_path / "db")
+    mib = serving_rss_mib(tmp_path / "db", profile, vectors[:20], collection="eval")
+    assert math.isfinite(mib) and mib > 0, mib
+    # A store that is not there: the probe fails (it never creates one), and says NaN.
+    missing = serving_rss_mib(tmp_path / "db", profile, vectors[:20], collection="nope")
+    assert math.isnan(missing)
+    assert not (tmp_path / "nope").exists()
+
+
+def test_memory_probe_runs_as_a_module(tmp_path) -> None:
+    import json
+    import math
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    profile, vectors = _small_closed_store(tmp_path / "db")
+    np.save(tmp_path / "q.npy", vectors[:5])
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "mrl_rag.evaluation.memory", str(tmp_path / "db")),
+            *(json.dumps(profile.to_dict()), str(tmp_path / "q.npy")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "RuntimeWarning" not in done.stderr  # runpy: the package does not import the module
+    mib = float(done.stdout.strip().splitlines()[-1])
+    assert math.isfinite(mib) and mib > 0
+
+
+def test_the_python_example_in_the_docs_runs(
+    beir_dir, tiny_model_path, tmp_path, capsys, monkeypatch
+) -> None:
+    import re
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the default vector cache goes there
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "advisor.md").read_text()
+    section = docs.split("## From Python", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    assert '"BAAI/bge-small-en-v1.5"' in code and '"./my-beir-set"' in code
+    code = code.replace('"BAAI/bge-small-en-v1.5"', repr(str(tiny_model_path)))
+    code = code.replace('"./my-beir-set"', repr(str(beir_dir)))
+    code = code.replace('"./eval"', repr(str(tmp_path / "eval")))
+    exec(compile(code, "docs/advisor.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "exact full-dim nDCG@10 = " in printed and "Recommended: " in printed
+    assert (tmp_path / "eval" / "report.png").is_file()
+    assert list((tmp_path / "home" / ".cache" / "mrl-rag" / "vectors").glob("*.npy"))
