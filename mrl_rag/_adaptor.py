@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from mrl_rag._errors import MRLRagError
+from mrl_rag._errors import InvalidArgumentError, InvalidVectorError, MRLRagError
 from mrl_rag._validation import check_count
 
 __all__ = ["OrthogonalAdaptor"]
@@ -40,10 +40,12 @@ class OrthogonalAdaptor:
     def __init__(self, rotation: npt.ArrayLike, *, model: str = "") -> None:
         matrix = np.asarray(rotation, dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-            raise ValueError(f"rotation must be a square matrix, got shape {matrix.shape}.")
+            raise InvalidArgumentError(
+                f"rotation must be a square matrix, got shape {matrix.shape}."
+            )
         error = np.abs(matrix.T.astype(np.float64) @ matrix - np.eye(len(matrix))).max()
         if not np.isfinite(error) or error > 1e-3:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"rotation must be orthogonal (R^T R = I); it is off by {error:.2g}. An "
                 "orthogonal rotation is what keeps full-dimension cosines unchanged."
             )
@@ -83,10 +85,10 @@ class OrthogonalAdaptor:
         """
         data = np.asarray(vectors, dtype=np.float32)
         if data.ndim != 2:
-            raise ValueError(f"vectors must be 2-D (n, d), got shape {data.shape}.")
+            raise InvalidVectorError(f"vectors must be 2-D (n, d), got shape {data.shape}.")
         max_samples = check_count(max_samples, name="max_samples")
         if len(data) < 2:
-            raise ValueError(f"Fitting needs at least 2 vectors, got {len(data)}.")
+            raise InvalidArgumentError(f"Fitting needs at least 2 vectors, got {len(data)}.")
         if len(data) > max_samples:
             data = data[np.random.default_rng(seed).choice(len(data), max_samples, replace=False)]
         moment = data.astype(np.float64).T @ data.astype(np.float64)
@@ -100,7 +102,7 @@ class OrthogonalAdaptor:
         """Rotate full vectors (one ``(d,)`` or a batch ``(n, d)``)."""
         data = np.asarray(vectors, dtype=np.float32)
         if data.shape[-1] != self.dim:
-            raise ValueError(
+            raise InvalidVectorError(
                 f"vectors must have {self.dim} dimensions for this adaptor, got {data.shape}."
             )
         return data @ self.rotation

@@ -40,6 +40,10 @@ class InvalidTextError(InvalidArgumentError, TypeError):
     """
 
 
+class DataNotFoundError(MRLRagError, FileNotFoundError):
+    """A file or folder of data to read (a BEIR set, documents, queries) does not exist."""
+
+
 class ProfileError(MRLRagError, ValueError):
     """A model profile is inconsistent, or disagrees with the loaded model."""
 
@@ -63,6 +67,13 @@ class StoreNotFoundError(MRLRagError, LookupError):
     """A store was opened with ``create=False`` and its collection does not exist."""
 
     def __str__(self) -> str:  # LookupError would otherwise repr() the message.
+        return str(self.args[0]) if self.args else ""
+
+
+class RecordNotFoundError(MRLRagError, KeyError):
+    """An id asked for is not in the store."""
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message.
         return str(self.args[0]) if self.args else ""
 
 

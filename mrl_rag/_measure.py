@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mrl_rag._embedder import MatryoshkaEmbedder
+from mrl_rag._errors import InvalidArgumentError
 from mrl_rag._scoring import cosine_scores, top_k
 from mrl_rag._validation import check_count
 
@@ -61,7 +62,7 @@ def rank_agreement(
     doc_full = embedder.encode(documents, input_type="document")
     query_full = embedder.encode(queries, input_type="query")
     if len(doc_full) == 0 or len(query_full) == 0:
-        raise ValueError("documents and queries must each hold at least one text.")
+        raise InvalidArgumentError("documents and queries must each hold at least one text.")
     reference = top_k(cosine_scores(query_full, doc_full), k)
     results = []
     for dim in checked:

@@ -19,7 +19,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mrl_rag._errors import InvalidDimensionError, ProfileError, UnknownModelError
+from mrl_rag._errors import (
+    ArgumentTypeError,
+    InvalidDimensionError,
+    ProfileError,
+    UnknownModelError,
+)
 from mrl_rag._validation import check_dim_type
 
 __all__ = [
@@ -325,7 +330,7 @@ def register_profile(profile: ModelProfile, *, overwrite: bool = False) -> Model
         ProfileError: If a profile of that name exists and ``overwrite`` is False.
     """
     if not isinstance(profile, ModelProfile):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"profile must be a ModelProfile, got {type(profile).__name__}; "
             "build one with ModelProfile(name=..., full_dim=...)."
         )
@@ -380,7 +385,7 @@ def get_profile(name: str, **overrides: Any) -> ModelProfile:
         ProfileError: If an override is unknown or invalid.
     """
     if not isinstance(name, str):
-        raise TypeError(f"name must be a string, got {type(name).__name__} {name!r}.")
+        raise ArgumentTypeError(f"name must be a string, got {type(name).__name__} {name!r}.")
     profile = find_profile(name)
     if profile is None:
         raise UnknownModelError(

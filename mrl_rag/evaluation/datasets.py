@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mrl_rag._embedder import InputType, MatryoshkaEmbedder
-from mrl_rag._errors import InvalidArgumentError
+from mrl_rag._errors import DataNotFoundError, InvalidArgumentError
 from mrl_rag._validation import check_choice
 from mrl_rag.store import MatryoshkaStore
 
@@ -92,13 +92,13 @@ def load_beir(path: str | Path, fields: str = "title+text") -> RetrievalSet:
 
     Raises:
         InvalidArgumentError: If ``fields`` is not one of :data:`BEIR_FIELDS`.
-        FileNotFoundError: If a file of the BEIR layout is missing.
+        DataNotFoundError: If a file of the BEIR layout is missing (a ``FileNotFoundError``).
     """
     check_choice(fields, BEIR_FIELDS, name="fields")
     path = Path(path)
     for needed in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
         if not (path / needed).is_file():
-            raise FileNotFoundError(f"{path / needed} is missing: not a BEIR folder.")
+            raise DataNotFoundError(f"{path / needed} is missing: not a BEIR folder.")
     doc_ids, doc_texts = [], []
     with open(path / "corpus.jsonl", encoding="utf-8") as fh:
         for line in fh:
@@ -156,7 +156,7 @@ def load_folder(docs: str | Path, queries: str | Path) -> RetrievalSet:
     folder = Path(docs)
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".txt", ".md"))
     if not files:
-        raise FileNotFoundError(f"No .txt or .md files under {folder}.")
+        raise DataNotFoundError(f"No .txt or .md files under {folder}.")
     texts = [p.read_text(encoding="utf-8", errors="replace").strip() for p in files]
     kept = [(str(p.relative_to(folder)), t) for p, t in zip(files, texts, strict=True) if t]
     sample = _read_queries(queries)
@@ -197,7 +197,7 @@ def load_store(
     import chromadb
 
     if not (Path(path) / "chroma.sqlite3").is_file():
-        raise FileNotFoundError(f"No Chroma store at {path} (no chroma.sqlite3 there).")
+        raise DataNotFoundError(f"No Chroma store at {path} (no chroma.sqlite3 there).")
     client = chromadb.PersistentClient(path=str(path))
     names = {c if isinstance(c, str) else c.name for c in client.list_collections()}
     if collection not in names:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mrl_rag._errors import StoreMismatchError
+from mrl_rag._errors import InvalidArgumentError, StoreMismatchError, StoreNotFoundError
 from mrl_rag.store.layout import META, find_collection
 
 if TYPE_CHECKING:
@@ -87,18 +87,20 @@ def adopt(
 def find_source(client: ClientAPI, name: str, target: str) -> Collection:
     """The plain collection to adopt, checked: it exists, is not mrl-rag's, is not ``target``."""
     if name == target:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"The new store needs its own collection name: source and collection are both "
             f"{name!r} (the source is left untouched)."
         )
     source = find_collection(client, name)
     if source is None:
         names = sorted(c.name for c in client.list_collections())
-        raise ValueError(
+        raise StoreNotFoundError(
             f"No collection {name!r} to adopt; there are: {', '.join(map(repr, names)) or 'none'}."
         )
     if META + "model" in (source.metadata or {}):
-        raise ValueError(f"Collection {name!r} is already an mrl-rag store: open it instead.")
+        raise InvalidArgumentError(
+            f"Collection {name!r} is already an mrl-rag store: open it instead."
+        )
     return source
 
 

@@ -15,6 +15,8 @@ from typing import Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
+from mrl_rag._errors import InvalidArgumentError
+
 __all__ = ["FULL_DTYPES", "FullDType", "check_full_dtype", "decode_rows", "encode_rows"]
 
 FullDType = Literal["float32", "float16", "int8"]
@@ -25,7 +27,9 @@ FULL_DTYPES: tuple[str, ...] = get_args(FullDType)
 def check_full_dtype(value: object) -> FullDType:
     """``value`` if it names an allowed storage type, else a ``ValueError`` naming them."""
     if not isinstance(value, str) or value not in FULL_DTYPES:
-        raise ValueError(f"full_dtype must be one of {', '.join(FULL_DTYPES)}; got {value!r}.")
+        raise InvalidArgumentError(
+            f"full_dtype must be one of {', '.join(FULL_DTYPES)}; got {value!r}."
+        )
     return value  # type: ignore[return-value]
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mrl_rag._adaptor import OrthogonalAdaptor
-from mrl_rag._errors import StoreMismatchError
+from mrl_rag._errors import InvalidArgumentError, StoreMismatchError
 from mrl_rag._profiles import PROFILE_SCHEMA_VERSION, ModelProfile
 from mrl_rag.store.chroma_format import FULL_KEY
 
@@ -111,11 +111,13 @@ def hnsw_config_of(hnsw: dict[str, Any]) -> Any:
     hnsw = dict(hnsw)
     space = hnsw.pop("space", "cosine")
     if space != "cosine":
-        raise ValueError(f"hnsw space must be 'cosine' (scores are cosines), got {space!r}.")
+        raise InvalidArgumentError(
+            f"hnsw space must be 'cosine' (scores are cosines), got {space!r}."
+        )
     try:
         return HnswIndexConfig(**hnsw)
     except Exception as exc:
-        raise ValueError(f"Invalid hnsw settings {hnsw!r}: {exc}") from None
+        raise InvalidArgumentError(f"Invalid hnsw settings {hnsw!r}: {exc}") from None
 
 
 def create_collection(

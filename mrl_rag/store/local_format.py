@@ -483,7 +483,7 @@ class LocalFullVectors:
         """
         with self._writer, self.rw.write():
             if self._pending is not None:
-                raise RuntimeError("finish the pending write (recover) before compacting")
+                raise AssertionError("finish the pending write (recover) before compacting")
             before = self.files_bytes()
             live = self._latest().entries
             live = live[np.argsort(live["row"], kind="stable")]  # keep the rows' order

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mrl_rag._adaptor import OrthogonalAdaptor
-from mrl_rag._errors import MRLRagError
+from mrl_rag._errors import InvalidVectorError, MRLRagError
 from mrl_rag._truncate import truncate
 from mrl_rag.store import layout as lay
 from mrl_rag.store.layout import (
@@ -166,7 +166,7 @@ def copy_into(
                 full = adaptor.transform(full)
             blind = np.flatnonzero(~full[:, :new_dim].any(axis=1))
             if len(blind):
-                raise ValueError(
+                raise InvalidVectorError(
                     f"Record {page['ids'][blind[0]]!r} is zero in its first {new_dim} "
                     f"dimensions: at search_dim={new_dim} the first stage could never find "
                     "it. Pick a larger search_dim (the old index is unchanged)."

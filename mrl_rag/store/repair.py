@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mrl_rag._errors import StoreDamagedError
+from mrl_rag._errors import InvalidArgumentError, StoreDamagedError, StoreNotFoundError
 from mrl_rag.store import layout as lay
 from mrl_rag.store.layout import META
 from mrl_rag.store.locks import ProcessLock
@@ -40,12 +40,12 @@ def repair(
         client = chromadb.PersistentClient(path=str(path if path is not None else DEFAULT_PATH))
     persist_dir = persist_dir_of(client)
     if persist_dir is None:
-        raise ValueError("repair is for stores in an embedded PersistentClient folder.")
+        raise InvalidArgumentError("repair is for stores in an embedded PersistentClient folder.")
     lock = ProcessLock.acquire(persist_dir)
     try:
         found = lay.find_collection(client, collection)
         if found is None:
-            raise ValueError(f"No collection {collection!r} in {persist_dir}.")
+            raise StoreNotFoundError(f"No collection {collection!r} in {persist_dir}.")
         lay.check_compatible(found, embedder.profile, "local", "float32", None)
         if (found.metadata or {}).get(META + "chroma_texts") is False:
             raise StoreDamagedError(

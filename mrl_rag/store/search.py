@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mrl_rag._errors import ArgumentTypeError, InvalidArgumentError
 from mrl_rag._profiles import ModelProfile
 from mrl_rag._scoring import max_marginal_relevance, top_k
 from mrl_rag._truncate import truncate
-from mrl_rag._validation import check_count
+from mrl_rag._validation import check_count, check_full_vector
 from mrl_rag.store.layout import Layout
 
 __all__ = ["SearchPlan", "SearchResult", "check_query_vector", "plan_search", "rerank"]
@@ -59,16 +60,7 @@ def check_query_vector(
     vector: npt.ArrayLike, profile: ModelProfile, *, name: str = "query_vector"
 ) -> npt.NDArray[np.float32]:
     """A full query vector, finite, not zero, renormalised."""
-    query = np.asarray(vector, dtype=np.float32)
-    if query.shape != (profile.full_dim,):
-        raise ValueError(
-            f"{name} must be a full {profile.full_dim}-dimensional vector, got shape {query.shape}."
-        )
-    if not np.isfinite(query).all():
-        raise ValueError(f"{name} holds NaN or infinite values.")
-    if not query.any():
-        raise ValueError(f"{name} is all zeros; it has no direction to search by.")
-    return truncate(query, profile.full_dim)
+    return truncate(check_full_vector(vector, profile.full_dim, name=name), profile.full_dim)
 
 
 def plan_search(
@@ -89,7 +81,7 @@ def plan_search(
     if rerank_dim is not None:
         rerank = profile.validate_dim(rerank_dim, name="rerank_dim")
         if rerank < search_dim:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"rerank_dim={rerank} is below the store's search_dim ({search_dim}): "
                 "the rerank would know less than the first stage. Allowed: "
                 f"{search_dim} to {profile.full_dim}, or None for full."
@@ -100,16 +92,18 @@ def plan_search(
         try:
             dim, keep = stage
         except (TypeError, ValueError):
-            raise ValueError(f"cascade[{i}] must be a (dim, keep) pair, got {stage!r}.") from None
+            raise InvalidArgumentError(
+                f"cascade[{i}] must be a (dim, keep) pair, got {stage!r}."
+            ) from None
         dim = profile.validate_dim(dim, name=f"cascade[{i}] dim")
         keep = check_count(keep, name=f"cascade[{i}] keep")
         if dim <= last_dim or dim >= rerank:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"cascade[{i}] dim={dim} must be above the previous stage's dimension "
                 f"({last_dim}) and below the final rerank's ({rerank})."
             )
         if keep < k or (last_keep is not None and keep > last_keep):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"cascade[{i}] keep={keep} must be at least k={k} and no more than the "
                 "previous stage keeps."
             )
@@ -117,9 +111,9 @@ def plan_search(
         last_dim, last_keep = dim, keep
     if mmr_lambda is not None:
         if isinstance(mmr_lambda, bool) or not isinstance(mmr_lambda, int | float):
-            raise TypeError(f"mmr_lambda must be a number from 0 to 1, got {mmr_lambda!r}.")
+            raise ArgumentTypeError(f"mmr_lambda must be a number from 0 to 1, got {mmr_lambda!r}.")
         if not 0.0 <= mmr_lambda <= 1.0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"mmr_lambda must be from 0 (most diverse) to 1 (most relevant), got {mmr_lambda}."
             )
         mmr_lambda = float(mmr_lambda)

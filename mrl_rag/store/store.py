@@ -18,7 +18,15 @@ import numpy.typing as npt
 
 from mrl_rag._adaptor import OrthogonalAdaptor
 from mrl_rag._embedder import MatryoshkaEmbedder
-from mrl_rag._errors import InvalidTextError, MRLRagError, StoreMismatchError, StoreNotFoundError
+from mrl_rag._errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    InvalidTextError,
+    MRLRagError,
+    RecordNotFoundError,
+    StoreMismatchError,
+    StoreNotFoundError,
+)
 from mrl_rag._profiles import ModelProfile
 from mrl_rag._truncate import truncate
 from mrl_rag._validation import check_count, check_text, check_texts
@@ -244,23 +252,23 @@ class MatryoshkaStore:
         _rebuild_files: bool = False,
     ) -> None:
         if embedder is None and profile is None:
-            raise TypeError(
+            raise ArgumentTypeError(
                 "MatryoshkaStore needs an embedder, or a profile for precomputed vectors."
             )
         if embedder is not None and profile is not None and profile != embedder.profile:
-            raise TypeError(
+            raise ArgumentTypeError(
                 "Pass either embedder or profile, not both: the embedder has a profile."
             )
         self._embedder = embedder
         self._profile: ModelProfile = embedder.profile if embedder is not None else profile  # type: ignore[assignment,union-attr]
         self.shortlist = check_count(shortlist, name="shortlist")
         if full_vectors not in ("auto", "local", "chroma"):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"full_vectors must be 'auto', 'local' or 'chroma', got {full_vectors!r}."
             )
         full_dtype = check_full_dtype(full_dtype)
         if keep_full_vectors not in ("memory", "disk"):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"keep_full_vectors must be 'memory' or 'disk', got {keep_full_vectors!r}."
             )
         self._in_memory = keep_full_vectors == "memory"
@@ -268,14 +276,16 @@ class MatryoshkaStore:
         # cannot say what is already stored).
         self._refilling = _rebuild_files
         if chroma_texts not in (None, True, False):
-            raise TypeError(f"chroma_texts must be True, False or None, got {chroma_texts!r}.")
+            raise ArgumentTypeError(
+                f"chroma_texts must be True, False or None, got {chroma_texts!r}."
+            )
         self._replica: FullVectorReplica | None = None
         # Where a chroma-format write on an embedded folder notes its ids (set by _open).
         self._intent: Path | None = None
         if search_dim is not None:
             search_dim = self._profile.validate_dim(search_dim, name="search_dim")
         if path is not None and client is not None:
-            raise TypeError(
+            raise ArgumentTypeError(
                 "Pass either path (for an embedded PersistentClient) or client, not both."
             )
         self._owns_client = client is None
@@ -297,7 +307,7 @@ class MatryoshkaStore:
         self._process_lock: ProcessLock | None = None
         persist_dir = persist_dir_of(client)
         if full_vectors == "local" and persist_dir is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "full_vectors='local' needs an embedded PersistentClient (the file lives "
                 "beside its data); this client is remote or in-memory. Use "
                 "full_vectors='chroma' or 'auto'."
@@ -507,7 +517,7 @@ class MatryoshkaStore:
         if full_vectors == "auto":
             full_vectors = "local" if persist_dir is not None else "chroma"
         if chroma_texts is False and full_vectors != "local":
-            raise ValueError(
+            raise InvalidArgumentError(
                 "chroma_texts=False needs full_vectors='local' (texts kept in files beside an "
                 f"embedded PersistentClient); this store's format is {full_vectors!r}, which "
                 "keeps every record in Chroma."
@@ -731,7 +741,7 @@ class MatryoshkaStore:
 
     def _require_embedder(self) -> MatryoshkaEmbedder:
         if self._embedder is None:
-            raise TypeError(
+            raise ArgumentTypeError(
                 "This store was opened without an embedder; pass precomputed vectors "
                 "(add_vectors, search_by_vector) or open it with an embedder."
             )
@@ -783,7 +793,7 @@ class MatryoshkaStore:
             )
             bad = np.flatnonzero(~np.isfinite(full).all(axis=1) | ~full.any(axis=1))
             if len(bad):  # this batch is refused whole; earlier batches are stored
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"The model's vector for texts[{chosen[bad[0]]}] is zero, NaN or "
                     "infinite; nothing of its batch was written."
                 )
@@ -846,7 +856,9 @@ class MatryoshkaStore:
                 t if t is None else check_text(t, name=f"texts[{i}]") for i, t in enumerate(texts)
             ]
             if len(text_list) != len(ids):
-                raise ValueError(f"texts has {len(text_list)} entries for {len(ids)} vectors.")
+                raise InvalidArgumentError(
+                    f"texts has {len(text_list)} entries for {len(ids)} vectors."
+                )
         metas = check_metadatas(metadatas, len(ids))
         batch_size = check_count(batch_size, name="batch_size")
         full = truncate(full, self._profile.full_dim)
@@ -869,7 +881,7 @@ class MatryoshkaStore:
             layout = self._reload_layout(layout) or layout
             zero = np.flatnonzero(~layout.search_view(full)[:, : layout.search_dim].any(axis=1))
         if len(zero):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{name}[{zero[0]}] is zero in its first {layout.search_dim} dimensions (the "
                 "store's search_dim), so the first stage could never find it."
             )
@@ -947,9 +959,11 @@ class MatryoshkaStore:
             where: A Chroma metadata filter, for example ``{"source": "old"}``.
         """
         if ids is None and where is None:
-            raise TypeError("delete needs ids, where, or both; it never deletes everything.")
+            raise ArgumentTypeError(
+                "delete needs ids, where, or both; it never deletes everything."
+            )
         if isinstance(ids, str):
-            raise TypeError("ids must be a list of strings, got a single str.")
+            raise ArgumentTypeError("ids must be a list of strings, got a single str.")
         if ids is not None:
             ids = check_ids(list(dict.fromkeys(ids)), len(set(ids)), default=None)
             if not ids:
@@ -991,13 +1005,13 @@ class MatryoshkaStore:
             The records (``score`` and ``search_score`` are 0: nothing was searched).
         """
         if isinstance(ids, str):
-            raise TypeError("ids must be a list of strings, got a single str.")
+            raise ArgumentTypeError("ids must be a list of strings, got a single str.")
         if ids is not None and not ids:
             return []
         if limit is not None:
             limit = check_count(limit, name="limit")
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise ValueError(f"offset must be a whole number >= 0, got {offset!r}.")
+            raise InvalidArgumentError(f"offset must be a whole number >= 0, got {offset!r}.")
         wanted = None if ids is None else list(ids)
         local = self._files is not None  # the local files hold every record as searches return it
 
@@ -1034,10 +1048,10 @@ class MatryoshkaStore:
         """The stored full vectors of ``ids``, shape ``(len(ids), full_dim)``.
 
         Raises:
-            KeyError: If an id is not in the store.
+            RecordNotFoundError: If an id is not in the store (a ``KeyError``).
         """
         if isinstance(ids, str):
-            raise TypeError("ids must be a list of strings, got a single str.")
+            raise ArgumentTypeError("ids must be a list of strings, got a single str.")
         ids = list(ids)
         if not ids:
             return np.zeros((0, self._profile.full_dim), dtype=np.float32)
@@ -1049,7 +1063,7 @@ class MatryoshkaStore:
                 )
                 missing = set(ids) - set(got["ids"])
                 if missing:
-                    raise KeyError(f"not in the store: {sorted(missing)[:5]}")
+                    raise RecordNotFoundError(f"ids not in the store: {sorted(missing)[:5]}.")
                 by_id = dict(zip(got["ids"], got["metadatas"] or [None] * len(ids), strict=True))
                 return self._read_full(ids, [by_id[i] for i in ids])
 
@@ -1235,7 +1249,7 @@ class MatryoshkaStore:
         """
         queries = np.asarray(query_vectors, dtype=np.float32)
         if queries.ndim != 2:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"query_vectors must have shape (q, {self._profile.full_dim}), got {queries.shape}."
             )
         if not len(queries):
@@ -1263,7 +1277,7 @@ class MatryoshkaStore:
     ) -> list[list[SearchResult]]:
         """The one search path: a first stage for every query in one call, then reranks."""
         if where_document is not None and not self._chroma_texts:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"where_document={dict(where_document)!r} needs the texts in Chroma, but this "
                 "store was made with chroma_texts=False (its texts are only in its local "
                 "files). Filter on metadata with where=..., or build the store with "
@@ -1456,11 +1470,11 @@ class MatryoshkaStore:
 
     def _check_adaptor(self, adaptor: OrthogonalAdaptor) -> None:
         if not isinstance(adaptor, OrthogonalAdaptor):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"adaptor must be an OrthogonalAdaptor, 'keep' or None, got {adaptor!r:.60}."
             )
         if adaptor.dim != self._profile.full_dim:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"adaptor is for {adaptor.dim}-dimensional vectors; {self._profile.name} has "
                 f"{self._profile.full_dim}."
             )
@@ -1473,7 +1487,7 @@ class MatryoshkaStore:
         max_samples = check_count(max_samples, name="max_samples")
         total = self.count()
         if total < 2:
-            raise ValueError(f"Fitting needs at least 2 records; the store has {total}.")
+            raise InvalidArgumentError(f"Fitting needs at least 2 records; the store has {total}.")
         rng = np.random.default_rng(seed)
         wanted = np.sort(rng.choice(total, min(total, max_samples), replace=False))
         chunks, seen = [], 0
@@ -1586,14 +1600,16 @@ class MatryoshkaStore:
         from mrl_rag.store.adopt import adopt, find_source
 
         if path is not None and client is not None:
-            raise TypeError("Pass either path (an embedded Chroma folder) or client, not both.")
+            raise ArgumentTypeError(
+                "Pass either path (an embedded Chroma folder) or client, not both."
+            )
         if client is None:
             import chromadb
 
             client = chromadb.PersistentClient(path=str(path if path is not None else DEFAULT_PATH))
         source_collection = find_source(client, source, collection)
         if lay.find_collection(client, collection) is not None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Collection {collection!r} already exists; adopt into a new collection name."
             )
         store = cls(embedder, profile=profile, client=client, collection=collection, **options)

@@ -15,10 +15,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
+from mrl_rag._errors import ArgumentTypeError, InvalidArgumentError
+from mrl_rag._validation import check_utf8, check_vectors
 
 __all__ = ["INTERNAL_PREFIX", "check_ids", "check_metadatas", "check_vectors", "content_id"]
+
 
 #: Metadata keys starting with this belong to mrl-rag.
 INTERNAL_PREFIX = "_mrl"
@@ -45,30 +46,29 @@ def check_ids(ids: Sequence[str] | None, n: int, default: list[str] | None) -> l
     derived = ids is None
     if ids is None:
         if default is None:
-            raise TypeError("ids are required for precomputed vectors.")
+            raise ArgumentTypeError("ids are required for precomputed vectors.")
         ids = [content_id(text) for text in default]
     else:
         if isinstance(ids, str):
-            raise TypeError("ids must be a list of strings, got a single str.")
+            raise ArgumentTypeError("ids must be a list of strings, got a single str.")
         ids = list(ids)
         for i, record_id in enumerate(ids):
             if not isinstance(record_id, str) or not record_id:
-                raise ValueError(f"ids[{i}] must be a non-empty string, got {record_id!r}.")
-            if not _encodable(record_id):
-                raise ValueError(
-                    f"ids[{i}] ({record_id!r}) holds a lone surrogate; ids must be valid UTF-8."
+                raise InvalidArgumentError(
+                    f"ids[{i}] must be a non-empty string, got {record_id!r}."
                 )
+            check_utf8(record_id, name=f"ids[{i}]", error=InvalidArgumentError)
         if len(ids) != n:
-            raise ValueError(f"ids has {len(ids)} entries for {n} texts.")
+            raise InvalidArgumentError(f"ids has {len(ids)} entries for {n} texts.")
     seen: dict[str, int] = {}
     for i, record_id in enumerate(ids):
         if record_id in seen:
             if derived:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"texts[{i}] repeats texts[{seen[record_id]}]: identical texts get the "
                     "same default id. Pass ids=... to keep both, or drop the duplicate."
                 )
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"ids[{i}] repeats ids[{seen[record_id]}] ({record_id!r}); ids must be "
                 "unique within one call."
             )
@@ -81,20 +81,19 @@ def _scalar(value: Any, where: str) -> Any:
         return value
     if isinstance(value, int):
         if not _INT64[0] <= value <= _INT64[1]:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{where} is {value}, outside Chroma's 64-bit integers "
                 f"({_INT64[0]} to {_INT64[1]}); store it as a string."
             )
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"{where} is {value}; Chroma stores only finite floats.")
+            raise InvalidArgumentError(f"{where} is {value}; Chroma stores only finite floats.")
         return value + 0.0  # -0.0 becomes 0.0, as Chroma returns it
     if isinstance(value, str):
-        if not _encodable(value):
-            raise ValueError(f"{where} holds a lone surrogate; strings must be valid UTF-8.")
+        check_utf8(value, name=where, error=InvalidArgumentError)
         return value
-    raise ValueError(
+    raise InvalidArgumentError(
         f"{where} is a {type(value).__name__} ({value!r:.40}); Chroma metadata values are "
         "str, int, float, bool, None or a non-empty list of one of the first four."
     )
@@ -104,14 +103,14 @@ def _normalise(metadata: Mapping[str, Any], label: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in metadata.items():
         if not isinstance(key, str) or not key:
-            raise ValueError(f"{label} has key {key!r}; keys must be non-empty strings.")
+            raise InvalidArgumentError(f"{label} has key {key!r}; keys must be non-empty strings.")
         if key.startswith(INTERNAL_PREFIX):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{label} uses reserved key {key!r}; keys starting with "
                 f"{INTERNAL_PREFIX!r} belong to mrl-rag."
             )
         if key[0] in "#$" or key.startswith("chroma:") or not _encodable(key):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{label} has key {key!r}; Chroma reserves keys starting with '#', '$' "
                 "or 'chroma:' (it hides or refuses them) and refuses strings that are "
                 "not valid UTF-8."
@@ -121,7 +120,7 @@ def _normalise(metadata: Mapping[str, Any], label: str) -> dict[str, Any]:
             continue  # Chroma keeps no key for None
         if isinstance(value, list | tuple):
             if len(value) > MAX_LIST:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{where} is a list of {len(value)} items; at most {MAX_LIST} are allowed "
                     "(Chroma 1.5.9 fails on lists of about 5,000 and the store then no "
                     "longer opens)."
@@ -129,7 +128,7 @@ def _normalise(metadata: Mapping[str, Any], label: str) -> dict[str, Any]:
             items = [_scalar(v, f"{where}[{j}]") for j, v in enumerate(value)]
             kinds = {bool if isinstance(v, bool) else type(v) for v in items}
             if not items or len(kinds) != 1:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{where} is {value!r:.60}; a list value must be non-empty and hold one "
                     "type (str, int, float or bool)."
                 )
@@ -146,34 +145,20 @@ def check_metadatas(
     if metadatas is None:
         return [{} for _ in range(n)]
     if isinstance(metadatas, Mapping):
-        raise TypeError("metadatas must be a list with one dict (or None) per record, got a dict.")
+        raise ArgumentTypeError(
+            "metadatas must be a list with one dict (or None) per record, got a dict."
+        )
     metadatas = list(metadatas)
     if len(metadatas) != n:
-        raise ValueError(f"metadatas has {len(metadatas)} entries for {n} records.")
+        raise InvalidArgumentError(f"metadatas has {len(metadatas)} entries for {n} records.")
     out = []
     for i, metadata in enumerate(metadatas):
         if metadata is None:
             out.append({})
         elif not isinstance(metadata, Mapping):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"metadatas[{i}] must be a dict or None, got {type(metadata).__name__}."
             )
         else:
             out.append(_normalise(metadata, f"metadatas[{i}]"))
     return out
-
-
-def check_vectors(
-    vectors: npt.ArrayLike, full_dim: int, *, name: str, model: str
-) -> npt.NDArray[np.float32]:
-    """Full vectors as float32 ``(n, full_dim)``: finite and not zero."""
-    full = np.asarray(vectors, dtype=np.float32)
-    if full.ndim != 2 or full.shape[1] != full_dim:
-        raise ValueError(f"{name} must have shape (n, {full_dim}) for {model}, got {full.shape}.")
-    bad = np.flatnonzero(~np.isfinite(full).all(axis=1))
-    if len(bad):
-        raise ValueError(f"{name}[{bad[0]}] holds NaN or infinite values.")
-    zero = np.flatnonzero(~full.any(axis=1))
-    if len(zero):
-        raise ValueError(f"{name}[{zero[0]}] is all zeros; it has no direction to search by.")
-    return full

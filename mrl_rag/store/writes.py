@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from mrl_rag._errors import InvalidVectorError
 from mrl_rag._truncate import truncate
 from mrl_rag.store.chroma_format import ChromaFullVectors
 from mrl_rag.store.layout import Layout
@@ -36,7 +37,7 @@ def apply_batch(
     search = truncate(layout.search_view(batch.full), layout.search_dim)
     blind = np.flatnonzero(~search.any(axis=1))
     if len(blind):  # before any call: a refusal, nothing is written
-        raise ValueError(
+        raise InvalidVectorError(
             f"Record {batch.puts[blind[0]].id!r} is zero in its first {layout.search_dim} "
             "dimensions (the store's search_dim): the first stage could never find it."
         )

@@ -15,7 +15,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_config_list, run_in_executor
 from pydantic import ConfigDict
 
-from mrl_rag import MatryoshkaStore, SearchResult
+from mrl_rag import ArgumentTypeError, MatryoshkaStore, SearchResult
 
 #: Metadata keys the retriever adds to each Document.
 ID_KEY, SCORE_KEY, SEARCH_SCORE_KEY = "mrl_id", "mrl_score", "mrl_search_score"
@@ -72,7 +72,9 @@ class MatryoshkaRetriever(BaseRetriever):
         """The store's search arguments: the fields, overridden per call."""
         unknown = set(overrides) - {"k", "shortlist", "rerank_dim", "filter", "where_document"}
         if unknown:
-            raise TypeError(f"MatryoshkaRetriever got unexpected arguments: {sorted(unknown)}.")
+            raise ArgumentTypeError(
+                f"MatryoshkaRetriever got unexpected arguments: {sorted(unknown)}."
+            )
         args = {
             "k": self.k,
             "shortlist": self.shortlist,

@@ -14,7 +14,14 @@ from langchain_core.vectorstores import VectorStore
 
 from langchain_mrl_rag.embeddings import MatryoshkaEmbeddings
 from langchain_mrl_rag.retrievers import to_document
-from mrl_rag import DEFAULT_COLLECTION, MatryoshkaStore, SearchResult
+from mrl_rag import (
+    DEFAULT_COLLECTION,
+    ArgumentTypeError,
+    InvalidArgumentError,
+    MatryoshkaStore,
+    SearchResult,
+)
+from mrl_rag._validation import check_texts
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -72,12 +79,12 @@ class MatryoshkaVectorStore(VectorStore):
         **store_kwargs: Any,
     ) -> None:
         if not isinstance(embedding, MatryoshkaEmbeddings):
-            raise TypeError(
+            raise ArgumentTypeError(
                 "MatryoshkaVectorStore needs MatryoshkaEmbeddings (it keeps full vectors and "
                 f"the model's prefixes), got {type(embedding).__name__}."
             )
         if embedding.dim is not None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"MatryoshkaEmbeddings(dim={embedding.dim}) cuts vectors to {embedding.dim} "
                 "dimensions, but the funnel store keeps and reranks with the full vectors and "
                 "truncates by itself. Use MatryoshkaEmbeddings(dim=None) here, and give the "
@@ -121,11 +128,7 @@ class MatryoshkaVectorStore(VectorStore):
         Returns:
             The ids.
         """
-        if isinstance(texts, str):
-            raise TypeError(
-                "texts must be a list of strings, got a single str; pass [text] to add one."
-            )
-        texts = list(texts)
+        texts = check_texts(texts)  # the core's check: the same error as store.add
         if ids is None:
             ids = [None] * len(texts)
         filled = [i if i is not None else str(uuid.uuid4()) for i in ids]
@@ -134,7 +137,9 @@ class MatryoshkaVectorStore(VectorStore):
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Delete by ids (or ``where=`` a Chroma metadata filter)."""
         if ids is None and "where" not in kwargs:
-            raise ValueError("delete needs ids (or where=...); it never deletes everything.")
+            raise InvalidArgumentError(
+                "delete needs ids (or where=...); it never deletes everything."
+            )
         self.store.delete(ids, where=kwargs.get("where"))
         return True
 
@@ -169,14 +174,14 @@ class MatryoshkaVectorStore(VectorStore):
             included keys.
         """
         if where_document is not None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "get(where_document=...) is not supported by MatryoshkaVectorStore; filter "
                 "on metadata with where=, or search with where_document=."
             )
         include = ["documents", "metadatas"] if include is None else list(include)
         unknown = sorted(set(include) - {"documents", "metadatas", "embeddings"})
         if unknown:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"include={include!r} has {unknown}; allowed: documents, metadatas, embeddings."
             )
         records = self.store.get(
@@ -202,7 +207,9 @@ class MatryoshkaVectorStore(VectorStore):
             ValueError: If ``ids`` and ``documents`` differ in length.
         """
         if len(ids) != len(documents):
-            raise ValueError(f"update_documents got {len(ids)} ids for {len(documents)} documents.")
+            raise InvalidArgumentError(
+                f"update_documents got {len(ids)} ids for {len(documents)} documents."
+            )
         self.add_texts(
             [d.page_content for d in documents],
             metadatas=[d.metadata for d in documents],
@@ -234,7 +241,7 @@ class MatryoshkaVectorStore(VectorStore):
         """Every search goes through here: a query text or a full query vector."""
         if "where" in kwargs:  # Chroma's name for the same thing
             if filter is not None:
-                raise ValueError(
+                raise InvalidArgumentError(
                     "Pass the metadata filter as filter= or as where=, not both "
                     f"(got filter={filter!r} and where={kwargs['where']!r})."
                 )

@@ -14,7 +14,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import MetadataFilters
 from llama_index.vector_stores.mrl_rag.base import to_chroma_where, to_node_with_score
 
-from mrl_rag import MatryoshkaStore
+from mrl_rag import InvalidArgumentError, MatryoshkaStore
 
 
 class MatryoshkaRetriever(BaseRetriever):
@@ -77,7 +77,7 @@ class MatryoshkaRetriever(BaseRetriever):
             texts = [b.query_str for b, has in zip(bundles, given, strict=True) if not has]
             embedder = self.store.embedder
             if embedder is None:
-                raise ValueError(
+                raise InvalidArgumentError(
                     "These queries carry no full query vector and the store has no embedder."
                 )
             vectors[~np.array(given)] = embedder.encode(texts, input_type="query")

@@ -22,7 +22,14 @@ from llama_index.core.vector_stores.types import (
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 from llama_index.embeddings.mrl_rag import MatryoshkaEmbedding
 
-from mrl_rag import DEFAULT_COLLECTION, MatryoshkaStore, ModelProfile, SearchResult
+from mrl_rag import (
+    DEFAULT_COLLECTION,
+    ArgumentTypeError,
+    InvalidArgumentError,
+    MatryoshkaStore,
+    ModelProfile,
+    SearchResult,
+)
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -50,7 +57,7 @@ def _negate(where: dict[str, Any]) -> dict[str, Any]:
         return {"$or" if key == "$and" else "$and": [_negate(part) for part in value]}
     ((op, operand),) = value.items()
     if op not in _NEGATIONS:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"FilterCondition.NOT of {op[1:]!r} (on key {key!r}) cannot be expressed in Chroma: "
             "its complement would have to include records without the key. Negate it "
             "yourself (for example NOT > as <=) if those records should be left out; NOT "
@@ -82,7 +89,7 @@ def to_chroma_where(filters: MetadataFilters | None) -> dict[str, Any] | None:
         assert isinstance(item, MetadataFilter)
         op = _OPERATORS.get(item.operator)
         if op is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Metadata filter operator {item.operator.value!r} (on key {item.key!r}) is not "
                 "supported by Chroma's where filters; supported: "
                 f"{', '.join(o.value for o in _OPERATORS)}."
@@ -97,7 +104,7 @@ def to_chroma_where(filters: MetadataFilters | None) -> dict[str, Any] | None:
         return parts[0]
     condition = _CONDITIONS.get(filters.condition)  # type: ignore[arg-type]
     if condition is None:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"Filter condition {filters.condition!r} is not supported; supported: and, or, not."
         )
     return {condition: parts}
@@ -186,7 +193,7 @@ class MatryoshkaVectorStore(BasePydanticVectorStore):
                 store option.
         """
         if not isinstance(embed_model, MatryoshkaEmbedding):
-            raise TypeError(
+            raise ArgumentTypeError(
                 "MatryoshkaVectorStore.from_embedding needs a MatryoshkaEmbedding (the store "
                 "keeps full vectors and the model's prefixes), got "
                 f"{type(embed_model).__name__}."
@@ -235,7 +242,7 @@ class MatryoshkaVectorStore(BasePydanticVectorStore):
                 **kwargs,
             )
         if persist_dir is not None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Pass host={host!r} (a Chroma server) or persist_dir={str(persist_dir)!r} "
                 "(an embedded Chroma), not both."
             )
@@ -272,7 +279,7 @@ class MatryoshkaVectorStore(BasePydanticVectorStore):
         full_dim = self._store.profile.full_dim
         if vector is None or len(vector) != full_dim:
             got = "no vector" if vector is None else f"a {len(vector)}-dimensional vector"
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"MatryoshkaVectorStore needs full {full_dim}-dimensional {what} embeddings "
                 f"of {self._store.profile.name}, got {got}. Use MatryoshkaEmbedding(dim=None) "
                 "as the index's embed_model: the store truncates by itself."
@@ -336,7 +343,7 @@ class MatryoshkaVectorStore(BasePydanticVectorStore):
         where = to_chroma_where(query.filters)
         if "where" in kwargs:
             if where is not None:
-                raise ValueError(
+                raise InvalidArgumentError(
                     "Pass metadata filters as query filters or as vector_store_kwargs "
                     f"where={kwargs['where']!r}, not both."
                 )
@@ -346,7 +353,7 @@ class MatryoshkaVectorStore(BasePydanticVectorStore):
             mmr_lambda = kwargs.get("mmr_threshold", query.mmr_threshold)
             mmr_lambda = 0.5 if mmr_lambda is None else mmr_lambda
         elif query.mode != VectorStoreQueryMode.DEFAULT:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"vector_store_query_mode={query.mode.value!r} is not supported by "
                 "MatryoshkaVectorStore; supported: 'default', 'mmr'."
             )
@@ -354,7 +361,9 @@ class MatryoshkaVectorStore(BasePydanticVectorStore):
         if mmr_lambda is not None and "mmr_prefetch_k" in kwargs:
             shortlist = kwargs["mmr_prefetch_k"]
         if query.node_ids:
-            raise ValueError("query by node_ids is not supported; use get_nodes(node_ids).")
+            raise InvalidArgumentError(
+                "query by node_ids is not supported; use get_nodes(node_ids)."
+            )
         if query.doc_ids:
             ids_filter = {"ref_doc_id": {"$in": list(query.doc_ids)}}
             where = {"$and": [where, ids_filter]} if where else ids_filter
