@@ -150,7 +150,7 @@ def load_folder(docs: str | Path, queries: str | Path) -> RetrievalSet:
         The documents and queries, without judgements.
 
     Raises:
-        FileNotFoundError: If the folder holds no ``.txt`` or ``.md`` file.
+        DataNotFoundError: If the folder holds no ``.txt`` or ``.md`` file.
         InvalidArgumentError: If the queries file holds no query.
     """
     folder = Path(docs)
@@ -190,7 +190,7 @@ def load_store(
         vectors in the order of ``doc_ids``.
 
     Raises:
-        FileNotFoundError: If there is no Chroma store at ``path``.
+        DataNotFoundError: If there is no Chroma store at ``path``.
         InvalidArgumentError: If the collection is missing or empty, or the
             queries file holds no query.
     """
