@@ -40,10 +40,10 @@ __all__ = [
 PROFILE_SCHEMA_VERSION = 1
 
 PreTruncation = Literal["none", "layer_norm"]
-Backend = Literal["sentence-transformers", "openai"]
+Backend = Literal["sentence-transformers", "openai", "api"]
 
 _PRE_TRUNCATION_STEPS: tuple[str, ...] = ("none", "layer_norm")
-_BACKENDS: tuple[str, ...] = ("sentence-transformers", "openai")
+_BACKENDS: tuple[str, ...] = ("sentence-transformers", "openai", "api")
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,11 @@ class ModelProfile:
         trust_remote_code: Whether loading the model executes code from its hub
             repository. Such a model is loaded only when the user passes
             ``trust_remote_code=True`` explicitly.
-        backend: ``"sentence-transformers"`` for models run in-process, or
-            ``"openai"`` for models served by the OpenAI embeddings API.
+        backend: ``"sentence-transformers"`` for models that can be loaded
+            in-process by name; ``"openai"`` for models served by the OpenAI
+            embeddings API, ``"api"`` for those of another provider (Cohere,
+            Voyage, ...): an embedder reaches those through an encoder
+            (:mod:`mrl_rag.encoders`), never by loading their name.
         source: Where the facts come from (the model card or configuration).
     """
 

@@ -13,6 +13,7 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from mrl_rag import (
+    InvalidArgumentError,
     InvalidDimensionError,
     InvalidTextError,
     MatryoshkaEmbedder,
@@ -234,12 +235,12 @@ def test_bad_input_is_rejected_and_nothing_is_written(make_store) -> None:
         (lambda: store.search("", k=3), InvalidTextError, "query must be a non-empty string"),
         (
             lambda: store.search("cat", k=0),
-            InvalidDimensionError,
+            InvalidArgumentError,
             "k must be a positive integer, got 0",
         ),
         (
             lambda: store.search("cat", shortlist=-1),
-            InvalidDimensionError,
+            InvalidArgumentError,
             "shortlist must be a positive",
         ),
         (lambda: store.add_vectors(["v"], np.ones((1, 5))), ValueError, r"shape \(n, 64\)"),
