@@ -222,3 +222,26 @@ def test_one_backend_call_per_embed_call(in_process, monkeypatch) -> None:
     in_process.embed_documents(DOCS, dim=16)
     asyncio.run(in_process.aembed_documents(DOCS))
     assert [len(c) for c in calls] == [1, len(DOCS), len(DOCS)]
+
+
+def test_embed_query_validates_its_dim_once_and_truncates_once(in_process, monkeypatch) -> None:
+    import mrl_rag._embedder as embedder_module
+    from mrl_rag import ModelProfile
+
+    validations, truncations = [], []
+    validate, cut = ModelProfile.validate_dim, embedder_module.truncate
+    monkeypatch.setattr(
+        ModelProfile,
+        "validate_dim",
+        lambda self, dim, **kw: validations.append(dim) or validate(self, dim, **kw),
+    )
+    monkeypatch.setattr(
+        embedder_module,
+        "truncate",
+        lambda vectors, dim: truncations.append(dim) or cut(vectors, dim),
+    )
+    vector = in_process.embed_query("cat", dim=8)
+    assert vector.shape == (8,) and validations == [8] and truncations == [8]
+    validations.clear(), truncations.clear()
+    in_process.embed_documents(DOCS)  # the embedder's default dim: nothing to validate
+    assert validations == [] and truncations == [TINY_DIM]

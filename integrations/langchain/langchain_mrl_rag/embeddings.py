@@ -89,20 +89,23 @@ class MatryoshkaEmbeddings(BaseModel, Embeddings):
 
     @classmethod
     def from_embeddings(
-        cls, embeddings: Embeddings, *, profile: str | None = None, **kwargs: Any
+        cls,
+        embeddings: Embeddings,
+        *,
+        profile: str | None = None,
+        query_prefix: str | None = None,
+        document_prefix: str | None = None,
+        **kwargs: Any,
     ) -> MatryoshkaEmbeddings:
         """Make any LangChain embeddings (Ollama, Cohere, Voyage, ...) Matryoshka-aware.
 
         The provider embeds at full size and the result is truncated locally,
-        with the prefixes of the model's profile (see :class:`LangChainEncoder`).
-
-        Args:
-            embeddings: The provider's LangChain embeddings object.
-            profile: The registered mrl-rag profile of its model; by default the
-                one registered under its ``model`` name, if any.
-            **kwargs: Other fields of this class (``dim``, ``query_prefix``, ...).
+        with the prefixes of the model's profile (see :class:`LangChainEncoder`
+        and docs/backends.md). ``profile`` is the model's registered name (by
+        default the one its ``model`` field names); ``kwargs`` are other fields
+        of this class, such as ``dim``.
         """
-        prefixes = {k: kwargs.pop(k) for k in ("query_prefix", "document_prefix") if k in kwargs}
+        prefixes = {"query_prefix": query_prefix, "document_prefix": document_prefix}
         embedder = MatryoshkaEmbedder(LangChainEncoder(embeddings), profile=profile, **prefixes)
         return cls.from_embedder(embedder, **kwargs)
 

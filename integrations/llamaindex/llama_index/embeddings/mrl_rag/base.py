@@ -73,22 +73,17 @@ class MatryoshkaEmbedding(BaseEmbedding):
     def from_embed_model(
         cls, embed_model: BaseEmbedding, *, profile: str | None = None, **kwargs: Any
     ) -> MatryoshkaEmbedding:
-        """Make any LlamaIndex embedding (Ollama, Cohere, Voyage, ...) Matryoshka-aware.
+        """Any LlamaIndex embedding (Ollama, Cohere, ...) made Matryoshka-aware (docs/backends.md).
 
-        The provider embeds at full size and the result is truncated locally,
-        with the prefixes of the model's profile (see :class:`LlamaIndexEncoder`).
-
-        Args:
-            embed_model: The provider's LlamaIndex embedding object.
-            profile: The registered mrl-rag profile of its model; by default the
-                one registered under its ``model_name``, if any.
-            **kwargs: Other fields of this class (``dim``, ``query_prefix``, ...).
+        ``profile`` names the model's registered profile (by default the one of
+        its ``model_name``); ``kwargs`` are this class's fields (``dim``,
+        ``query_prefix``, ``text_prefix``), applied as when loading by name.
         """
-        prefixes = {
-            "query_prefix": kwargs.pop("query_prefix", None),
-            "document_prefix": kwargs.pop("text_prefix", None),
-        }
-        embedder = MatryoshkaEmbedder(LlamaIndexEncoder(embed_model), profile=profile, **prefixes)
+        query, text = kwargs.pop("query_prefix", None), kwargs.pop("text_prefix", None)
+        encoder = LlamaIndexEncoder(embed_model)
+        embedder = MatryoshkaEmbedder(
+            encoder, profile=profile, query_prefix=query, document_prefix=text
+        )
         return cls(embedder=embedder, **kwargs)
 
     @property
