@@ -130,7 +130,7 @@ def check_texts(texts: Any, *, name: str = "texts") -> list[str]:
     if isinstance(texts, (str, bytes)):
         raise InvalidTextError(
             f"{name} must be a list of strings, got a single {type(texts).__name__}; "
-            "wrap it in a list, or use embed_query() for one query."
+            "wrap it in a list ([text])."
         )
     if isinstance(texts, dict) or not isinstance(texts, Iterable):
         raise InvalidTextError(f"{name} must be a list of strings, got {type(texts).__name__}.")

@@ -9,7 +9,7 @@ import chromadb
 import numpy as np
 import pytest
 
-from mrl_rag import MatryoshkaStore, StoreMismatchError
+from mrl_rag import MatryoshkaStore, StoreMismatchError, StoreNotFoundError
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -104,7 +104,7 @@ def test_adoption_refuses_what_it_cannot_adopt(tmp_path, capsys) -> None:
     with pytest.raises(StoreMismatchError, match="holds 128-dimensional vectors"):
         MatryoshkaStore.adopt("small", embedder, client=client, collection="new")
     assert "new" not in {c.name for c in client.list_collections()}  # nothing left behind
-    with pytest.raises(ValueError, match="No collection 'nope' to adopt; there are: 'small'"):
+    with pytest.raises(StoreNotFoundError, match="No collection 'nope' to adopt; there are: 'small'"):
         MatryoshkaStore.adopt("nope", embedder, client=client, collection="new")
     with pytest.raises(ValueError, match="needs its own collection name"):
         MatryoshkaStore.adopt("small", embedder, client=client, collection="small")

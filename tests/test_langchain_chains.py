@@ -225,7 +225,7 @@ def test_score_by_vector_and_ambiguous_arguments(vector_store) -> None:
     with pytest.raises(ValueError, match="as filter= or as where=, not both"):
         vector_store.similarity_search("espresso", k=3, filter={"n": 1}, where={"n": 2})
     count = vector_store.store.count()
-    with pytest.raises(TypeError, match="got a single str; pass \\[text\\] to add one"):
+    with pytest.raises(TypeError, match=r"got a single str; wrap it in a list \(\[text\]\)"):
         vector_store.add_texts("just one string")
     assert vector_store.store.count() == count
 

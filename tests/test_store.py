@@ -685,7 +685,7 @@ def test_get_by_filter_and_by_page(make_store) -> None:
     ]
     with pytest.raises(ValueError, match="offset must be a whole number >= 0, got -1"):
         store.get(offset=-1)
-    with pytest.raises(InvalidDimensionError, match="limit"):
+    with pytest.raises(InvalidArgumentError, match="limit"):
         store.get(limit=0)
 
 
