@@ -21,6 +21,8 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from mrl_rag import (
+    ArgumentTypeError,
+    InvalidArgumentError,
     InvalidTextError,
     MatryoshkaEmbedder,
     MatryoshkaStore,
@@ -52,7 +54,8 @@ def encoder(server: EmbeddingTestServer, **kwargs: object) -> OpenAICompatibleEn
 
 
 def test_remote_embedder_matches_the_local_model(server, st_model) -> None:
-    remote = MatryoshkaEmbedder(encoder(server), profile=tiny_profile())
+    client = encoder(server)
+    remote = MatryoshkaEmbedder(client, profile=tiny_profile())
     local = MatryoshkaEmbedder(st_model, profile=tiny_profile())
     texts = ["the cat and the dog", "paris is a city", "coffee or tea"]
     np.testing.assert_allclose(
@@ -64,7 +67,7 @@ def test_remote_embedder_matches_the_local_model(server, st_model) -> None:
     # Prefixes were applied by the client, and the full vector was asked for once per text.
     assert server.inputs[0] == [f"passage: {t}" for t in texts]
     assert server.inputs[1] == ["query: cat"]
-    assert "remote=" in repr(remote)
+    assert repr(client) in repr(remote)
 
 
 def test_batches_run_concurrently_within_the_bound(server) -> None:
@@ -103,7 +106,7 @@ def test_slow_answers_time_out_and_are_retried(server) -> None:
     assert encoder(server, timeout=0.5).encode(["cat"]).shape == (1, 64)
     assert time.perf_counter() - start < 5
     server.plan = ["slow"] * 4
-    with pytest.raises(RemoteEmbeddingError, match=r"no answer within 0.5 s"):
+    with pytest.raises(RemoteEmbeddingError, match=r"no complete answer within 0.5 s"):
         encoder(server, timeout=0.5, max_retries=1).encode(["cat"])
 
 
@@ -228,9 +231,10 @@ class _Answer:
     """A canned HTTP answer for the client's parser."""
 
     def __init__(self, status: int, body: str, headers: dict | None = None) -> None:
-        import httpx
+        self.status, self.body, self.headers = status, body.encode(), headers or {}
 
-        self.response = httpx.Response(status, text=body, headers=headers or {})
+    def parse(self, client: OpenAICompatibleEncoder, texts: list[str]) -> np.ndarray:
+        return client._parse(self.status, self.headers, self.body, texts)
 
 
 def test_errors_never_show_any_part_of_the_key() -> None:
@@ -239,7 +243,7 @@ def test_errors_never_show_any_part_of_the_key() -> None:
     )
     body = json.dumps({"error": {"message": "x" * 290 + " bad key sk-SECRET-1234567"}})
     with pytest.raises(RemoteEmbeddingError) as caught:
-        client._parse(_Answer(400, body).response, ["a"])
+        _Answer(400, body).parse(client, ["a"])
     assert "sk-" not in str(caught.value) and "SECRET" not in str(caught.value)
 
 
@@ -264,11 +268,11 @@ def test_bad_answers_are_clear_errors() -> None:
     for answer, message in cases:
         texts = ["a", "b"] if "indices" in message else ["a"]
         with pytest.raises(RemoteEmbeddingError, match=message):
-            client._parse(answer.response, texts)
+            answer.parse(client, texts)
     # An unreadable Retry-After falls back to exponential backoff instead of crashing.
-    from mrl_rag._remote import _retry_after
+    from mrl_rag.encoders.openai import _retry_after
 
-    assert _retry_after(_Answer(429, "", {"Retry-After": "soon"}).response) is None
+    assert _retry_after({"Retry-After": "soon"}) is None
 
 
 def test_configuration_mistakes_are_not_retried() -> None:
@@ -278,5 +282,193 @@ def test_configuration_mistakes_are_not_retried() -> None:
     assert time.perf_counter() - start < 1.0
     with pytest.raises(InvalidTextError, match="got a single str"):
         OpenAICompatibleEncoder("m").encode("hello")
-    with pytest.raises(ValueError, match="backoff and max_backoff must be >= 0"):
+    with pytest.raises(InvalidArgumentError, match="backoff must be a finite number >= 0, got -1"):
         OpenAICompatibleEncoder("m", backoff=-1)
+
+
+# -- the whole-request deadline, the size cap, configuration, pooling, width ---------
+
+
+def test_a_trickling_answer_is_cut_off_at_the_deadline(server) -> None:
+    """One byte every 0.5 s used to keep a timeout=2 call alive for 55.7 s."""
+    server.plan = ["drip"]
+    start = time.perf_counter()
+    with pytest.raises(RemoteEmbeddingError, match=r"no complete answer within 1 s"):
+        encoder(server, timeout=1, max_retries=0).encode(["cat"])
+    assert time.perf_counter() - start < 3
+    assert server.requests == 1
+
+
+async def test_a_trickling_answer_is_cut_off_at_the_deadline_async(server) -> None:
+    server.plan = ["drip"]
+    start = time.perf_counter()
+    async with encoder(server, timeout=1, max_retries=0) as client:
+        with pytest.raises(RemoteEmbeddingError, match=r"no complete answer within 1 s"):
+            await client.aencode(["cat"])
+    assert time.perf_counter() - start < 3
+
+
+def test_a_timed_out_trickle_is_retried(server) -> None:
+    server.plan = ["drip"]
+    start = time.perf_counter()
+    assert encoder(server, timeout=1, max_retries=1).encode(["cat"]).shape == (1, 64)
+    assert time.perf_counter() - start < 4
+    assert server.requests == 2
+
+
+@pytest.mark.parametrize("fault", ["huge", "huge_chunked"])
+def test_an_oversized_answer_is_refused_and_not_retried(server, fault) -> None:
+    server.plan = [fault] * 3
+    server.huge_bytes = 4 * 2**20
+    client = encoder(server, max_response_bytes=2**20)
+    with pytest.raises(RemoteEmbeddingError) as caught:
+        client.encode(["cat"])
+    message = str(caught.value)
+    assert "larger than max_response_bytes=1048576" in message
+    assert "pass a larger max_response_bytes=" in message and "not retried" in message
+    assert ("Content-Length is" in message) == (fault == "huge")
+    assert server.requests == 1
+    # The same answer fits under a raised cap: it was refused for its size only.
+    server.plan = [fault]
+    big = encoder(server, max_response_bytes=8 * 2**20).encode(["cat"])
+    assert big.shape[0] == 1 and big.shape[1] > 100_000
+
+
+def test_the_default_size_cap() -> None:
+    from mrl_rag.encoders.openai import DEFAULT_MAX_RESPONSE_BYTES
+
+    client = OpenAICompatibleEncoder("m")
+    assert client.max_response_bytes == DEFAULT_MAX_RESPONSE_BYTES == 64 * 2**20
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"timeout": float("nan")}, "timeout"),
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": -1.0}, "timeout"),
+        ({"timeout": "2"}, "timeout"),
+        ({"timeout": float("inf")}, "timeout"),
+        ({"backoff": -0.5}, "backoff"),
+        ({"backoff": float("nan")}, "backoff"),
+        ({"max_backoff": -1}, "max_backoff"),
+        ({"max_backoff": float("nan")}, "max_backoff"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"max_retries": 1.5}, "max_retries"),
+        ({"max_response_bytes": 0}, "max_response_bytes"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"model": ""}, "model"),
+    ],
+)
+def test_bad_numbers_name_the_parameter_and_value(kwargs, name) -> None:
+    kwargs = {"model": "m", **kwargs}
+    value = kwargs[name]
+    with pytest.raises(InvalidArgumentError) as caught:
+        OpenAICompatibleEncoder(**kwargs)
+    assert str(caught.value).startswith(f"{name} must be")
+    assert repr(value) in str(caught.value) or str(value) in str(caught.value)
+
+
+def test_wrong_types_are_argument_type_errors() -> None:
+    with pytest.raises(ArgumentTypeError, match="model must be a string, got int"):
+        OpenAICompatibleEncoder(3)
+    with pytest.raises(ArgumentTypeError, match="api_key must be a string or None, got bytes"):
+        OpenAICompatibleEncoder("m", api_key=b"sk-1")
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("sk-abc123\n", r"a control character \(U\+000A\)"),
+        (" sk-abc123", "leading or trailing whitespace"),
+        ("sk-abc123 ", "leading or trailing whitespace"),
+        ("sk-abc\t123", r"a control character \(U\+0009\)"),
+        ("sk-abc\x00123", r"a control character \(U\+0000\)"),
+        ("sk-abc123\u201d", r"a non-ASCII character \(U\+201D\)"),
+    ],
+)
+def test_a_key_a_header_cannot_carry_is_refused_at_construction(key, problem, monkeypatch) -> None:
+    with pytest.raises(
+        InvalidArgumentError, match=rf"^api_key holds an API key with {problem}"
+    ) as caught:
+        OpenAICompatibleEncoder("m", api_key=key)
+    assert "abc" not in str(caught.value)
+    if "\x00" in key:
+        return  # no environment variable can hold a NUL
+    monkeypatch.setenv("MY_EMBEDDINGS_KEY", key)
+    with pytest.raises(
+        InvalidArgumentError,
+        match=rf"environment variable MY_EMBEDDINGS_KEY holds an API key with {problem}",
+    ) as caught:
+        OpenAICompatibleEncoder("m", api_key_env="MY_EMBEDDINGS_KEY")
+    assert "abc" not in str(caught.value)
+
+
+def test_strings_for_vectors_name_the_cause(server) -> None:
+    server.plan = ["strings"]
+    with pytest.raises(RemoteEmbeddingError) as caught:
+        encoder(server).encode(["cat"])
+    message = str(caught.value)
+    assert "not lists of floats" in message
+    assert "{exc}" not in message and "could not convert string to float" in message
+
+
+def test_consecutive_calls_reuse_one_connection(server) -> None:
+    with encoder(server) as client:
+        client.encode(["cat"])
+        client.encode(["dog"])
+        client.encode(["eel"])
+        assert server.requests == 3 and server.connections == 1
+    # Closed: the next call opens a new connection.
+    client.encode(["fox"])
+    assert server.requests == 4 and server.connections == 2
+    client.close()
+
+
+def test_threads_share_the_pooled_connections(server) -> None:
+    client = encoder(server, batch_size=2, max_concurrency=2)
+    try:
+        for _ in range(3):
+            client.encode([f"cat {i}" for i in range(8)])
+    finally:
+        client.close()
+    assert server.requests == 12 and server.connections <= 2
+
+
+async def test_async_calls_reuse_one_connection(server) -> None:
+    async with encoder(server) as client:
+        await client.aencode(["cat"])
+        await client.aencode(["dog"])
+        assert server.requests == 2 and server.connections == 1
+
+
+def test_async_clients_belong_to_their_loop(server) -> None:
+    import asyncio
+    import gc
+    import warnings
+
+    client = encoder(server)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        for _ in range(2):  # asyncio.run closes the loop's client as it shuts the loop down
+            assert asyncio.run(client.aencode(["cat"])).shape == (1, 64)
+        gc.collect()
+    assert server.requests == 2 and server.connections == 2
+    held = list(client._async_clients.values())
+    assert len(held) == 1 and held[0][0].is_closed
+
+
+def test_full_dim_is_learned_and_kept(server) -> None:
+    client = encoder(server)
+    assert client.full_dim is None
+    assert client.encode([]).shape == (0, 0)
+    client.encode(["cat"])
+    assert client.full_dim == 64
+    assert client.encode([]).shape == (0, 64)
+    server.plan = ["wider"]
+    with pytest.raises(
+        RemoteEmbeddingError,
+        match=r"returned 65-dimensional vectors, but its earlier answers were 64-dimensional",
+    ):
+        client.encode(["dog"])
+    assert client.full_dim == 64
