@@ -506,9 +506,11 @@ def test_memory_and_disk_give_identical_results(make_store, embedder) -> None:
                 [h.score for h in hot], [h.score for h in cold_one], atol=1e-6
             )
             assert above_ties(hot) == above_ties(cold_one)
-    with pytest.raises(ValueError, match="keep_full_vectors must be 'memory' or 'disk', got 'ram'"):
+    with pytest.raises(
+        ValueError, match="keep_full_vectors must be one of 'memory', 'disk', got 'ram'"
+    ):
         make_store(keep_full_vectors="ram")
-    with pytest.raises(ValueError, match="full_dtype must be one of float32, float16, int8"):
+    with pytest.raises(ValueError, match="full_dtype must be one of 'float32', 'float16', 'int8'"):
         make_store(full_dtype="bfloat16")
 
 

@@ -15,7 +15,7 @@ from typing import Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
-from mrl_rag._errors import InvalidArgumentError
+from mrl_rag._validation import check_choice
 
 __all__ = ["FULL_DTYPES", "FullDType", "check_full_dtype", "decode_rows", "encode_rows"]
 
@@ -25,12 +25,8 @@ FULL_DTYPES: tuple[str, ...] = get_args(FullDType)
 
 
 def check_full_dtype(value: object) -> FullDType:
-    """``value`` if it names an allowed storage type, else a ``ValueError`` naming them."""
-    if not isinstance(value, str) or value not in FULL_DTYPES:
-        raise InvalidArgumentError(
-            f"full_dtype must be one of {', '.join(FULL_DTYPES)}; got {value!r}."
-        )
-    return value  # type: ignore[return-value]
+    """``value`` if it names an allowed storage type, else an error naming them."""
+    return check_choice(value, FULL_DTYPES, name="full_dtype")  # type: ignore[return-value]
 
 
 def encode_rows(full: npt.NDArray[np.float32], dtype: FullDType) -> npt.NDArray[np.generic]:

@@ -22,6 +22,7 @@ from mrl_rag._errors import (
     ArgumentTypeError,
     InvalidArgumentError,
     InvalidTextError,
+    InvalidVectorError,
     MRLRagError,
     RecordNotFoundError,
     StoreMismatchError,
@@ -29,7 +30,7 @@ from mrl_rag._errors import (
 )
 from mrl_rag._profiles import ModelProfile
 from mrl_rag._truncate import truncate
-from mrl_rag._validation import check_count, check_text, check_texts
+from mrl_rag._validation import check_choice, check_count, check_text, check_texts
 from mrl_rag.encoders.sentence_transformers import PROGRESS_BAR_MIN_TEXTS
 from mrl_rag.store import layout as lay
 from mrl_rag.store import reindex as rx
@@ -262,15 +263,9 @@ class MatryoshkaStore:
         self._embedder = embedder
         self._profile: ModelProfile = embedder.profile if embedder is not None else profile  # type: ignore[assignment,union-attr]
         self.shortlist = check_count(shortlist, name="shortlist")
-        if full_vectors not in ("auto", "local", "chroma"):
-            raise InvalidArgumentError(
-                f"full_vectors must be 'auto', 'local' or 'chroma', got {full_vectors!r}."
-            )
+        check_choice(full_vectors, ("auto", "local", "chroma"), name="full_vectors")
         full_dtype = check_full_dtype(full_dtype)
-        if keep_full_vectors not in ("memory", "disk"):
-            raise InvalidArgumentError(
-                f"keep_full_vectors must be 'memory' or 'disk', got {keep_full_vectors!r}."
-            )
+        check_choice(keep_full_vectors, ("memory", "disk"), name="keep_full_vectors")
         self._in_memory = keep_full_vectors == "memory"
         # While repair refills empty files, every record is written again (the files
         # cannot say what is already stored).
@@ -793,7 +788,7 @@ class MatryoshkaStore:
             )
             bad = np.flatnonzero(~np.isfinite(full).all(axis=1) | ~full.any(axis=1))
             if len(bad):  # this batch is refused whole; earlier batches are stored
-                raise InvalidArgumentError(
+                raise InvalidVectorError(
                     f"The model's vector for texts[{chosen[bad[0]]}] is zero, NaN or "
                     "infinite; nothing of its batch was written."
                 )
@@ -881,7 +876,7 @@ class MatryoshkaStore:
             layout = self._reload_layout(layout) or layout
             zero = np.flatnonzero(~layout.search_view(full)[:, : layout.search_dim].any(axis=1))
         if len(zero):
-            raise InvalidArgumentError(
+            raise InvalidVectorError(
                 f"{name}[{zero[0]}] is zero in its first {layout.search_dim} dimensions (the "
                 "store's search_dim), so the first stage could never find it."
             )
