@@ -104,7 +104,9 @@ def test_adoption_refuses_what_it_cannot_adopt(tmp_path, capsys) -> None:
     with pytest.raises(StoreMismatchError, match="holds 128-dimensional vectors"):
         MatryoshkaStore.adopt("small", embedder, client=client, collection="new")
     assert "new" not in {c.name for c in client.list_collections()}  # nothing left behind
-    with pytest.raises(StoreNotFoundError, match="No collection 'nope' to adopt; there are: 'small'"):
+    with pytest.raises(
+        StoreNotFoundError, match="No collection 'nope' to adopt; there are: 'small'"
+    ):
         MatryoshkaStore.adopt("nope", embedder, client=client, collection="new")
     with pytest.raises(ValueError, match="needs its own collection name"):
         MatryoshkaStore.adopt("small", embedder, client=client, collection="small")
