@@ -313,12 +313,18 @@ class MatryoshkaEmbedder:
 
     def _raw(self, batch: list[str], input_type: InputType) -> npt.NDArray[np.float32]:
         """The backend's vectors for checked texts, with the pre-truncation step applied."""
-        raw = self._encoder.encode(batch, input_type=input_type, prompt=self._prompt(input_type))
+        raw = self._encoder.encode(
+            batch,
+            input_type=input_type,
+            prompt=self._prompt(input_type),
+            **self._profile.options_for(input_type),
+        )
         return self._prepared(raw, len(batch))
 
     async def _araw(self, batch: list[str], input_type: InputType) -> npt.NDArray[np.float32]:
         prompt = self._prompt(input_type)
-        raw = await self._encoder.aencode(batch, input_type=input_type, prompt=prompt)
+        options = self._profile.options_for(input_type)
+        raw = await self._encoder.aencode(batch, input_type=input_type, prompt=prompt, **options)
         return self._prepared(raw, len(batch))
 
     def _prepared(self, raw: npt.ArrayLike, n: int) -> npt.NDArray[np.float32]:

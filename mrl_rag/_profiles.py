@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -48,7 +49,7 @@ _BACKENDS: tuple[str, ...] = ("sentence-transformers", "openai", "api")
 
 @dataclass(frozen=True)
 class ModelProfile:
-    """What a model needs: dimensions, prefixes and loading requirements.
+    r"""What a model needs: dimensions, prefixes and loading requirements.
 
     Profiles are immutable; use :meth:`replace` to derive a changed copy.
 
@@ -78,6 +79,16 @@ class ModelProfile:
             Voyage, ...): an embedder reaches those through an encoder
             (:mod:`mrl_rag.encoders`), never by loading their name.
         source: Where the facts come from (the model card or configuration).
+        query_template: For a model whose query prompt names a task (Qwen3's
+            ``"Instruct: {task}\nQuery:"``): the prompt with ``{task}`` in it.
+            The query prefix is this template filled with ``task``; change the
+            task with :meth:`with_task`.
+        task: The task filled into ``query_template`` (the card's default
+            retrieval task).
+        query_options: Extra keyword arguments the model's own ``encode``
+            takes for queries, as ``(name, value)`` pairs (jina-embeddings-v3:
+            ``(("task", "retrieval.query"),)``). A dict is accepted too.
+        document_options: The same for documents.
     """
 
     name: str
@@ -90,6 +101,10 @@ class ModelProfile:
     trust_remote_code: bool = False
     backend: Backend = "sentence-transformers"
     source: str = ""
+    query_template: str = ""
+    task: str = ""
+    query_options: tuple[tuple[str, str], ...] = ()
+    document_options: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -125,6 +140,62 @@ class ModelProfile:
         object.__setattr__(self, "trust_remote_code", bool(self.trust_remote_code))
         if self.matryoshka_dims is not None:
             object.__setattr__(self, "matryoshka_dims", self._checked_dims(self.matryoshka_dims))
+        for field in ("query_options", "document_options"):
+            object.__setattr__(self, field, self._checked_options(field, getattr(self, field)))
+        if self.query_template:
+            if "{task}" not in self.query_template:
+                raise ProfileError(
+                    f"query_template must contain '{{task}}', got {self.query_template!r} "
+                    f"(profile {self.name!r})."
+                )
+            if not self.task.strip():
+                raise ProfileError(
+                    f"query_template needs a task; set task=... (profile {self.name!r})."
+                )
+            if not self.query_prefix:
+                object.__setattr__(
+                    self, "query_prefix", self.query_template.replace("{task}", self.task)
+                )
+
+    def _checked_options(self, field: str, options: Any) -> tuple[tuple[str, str], ...]:
+        items = options.items() if isinstance(options, Mapping) else options
+        try:
+            pairs = tuple((key, value) for key, value in items)
+        except (TypeError, ValueError):
+            raise ProfileError(
+                f"{field} must be (name, value) pairs or a dict, got {options!r} "
+                f"(profile {self.name!r})."
+            ) from None
+        for key, value in pairs:
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise ProfileError(
+                    f"{field} entries must be strings, got {key!r}: {value!r} "
+                    f"(profile {self.name!r})."
+                )
+        return tuple(sorted(pairs))
+
+    def options_for(self, input_type: str) -> dict[str, str]:
+        """The model's extra ``encode`` keyword arguments for queries or documents."""
+        return dict(self.query_options if input_type == "query" else self.document_options)
+
+    def with_task(self, task: str) -> ModelProfile:
+        r"""This profile with its query prompt naming ``task`` (for a templated prompt).
+
+        Example:
+            >>> qwen = get_profile("Qwen/Qwen3-Embedding-0.6B")
+            >>> qwen.with_task("Given a question, retrieve passages that answer it").query_prefix
+            'Instruct: Given a question, retrieve passages that answer it\nQuery:'
+
+        Raises:
+            ProfileError: If the profile has no ``query_template``, or ``task`` is empty.
+        """
+        if not self.query_template:
+            raise ProfileError(
+                f"{self.name} has no task in its query prompt; set query_prefix instead."
+            )
+        if not isinstance(task, str) or not task.strip():
+            raise ProfileError(f"task must be a non-empty string, got {task!r}.")
+        return self.replace(task=task, query_prefix=self.query_template.replace("{task}", task))
 
     def _checked_dims(self, dims: Any) -> tuple[int, ...]:
         if not self.matryoshka:
@@ -230,6 +301,8 @@ class ModelProfile:
         data = dataclasses.asdict(self)
         if self.matryoshka_dims is not None:
             data["matryoshka_dims"] = list(self.matryoshka_dims)
+        for field in ("query_options", "document_options"):
+            data[field] = [list(pair) for pair in getattr(self, field)]
         data["schema_version"] = PROFILE_SCHEMA_VERSION
         return data
 
@@ -239,6 +312,11 @@ _MXBAI_CARD = "https://huggingface.co/mixedbread-ai/mxbai-embed-large-v1"
 _ARCTIC_CARD = "https://huggingface.co/Snowflake/snowflake-arctic-embed-m-v1.5"
 _OPENAI_DOCS = "https://platform.openai.com/docs/guides/embeddings"
 _MINILM_CARD = "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2"
+_WORDLLAMA_SOURCE = (
+    "https://github.com/dleemiller/WordLlama (README: trained with MatryoshkaLoss at "
+    "1024/512/256/128/64); https://huggingface.co/dleemiller/word-llama-l2-supercat; "
+    "the 256-d prefix ships in the wordllama package (mrl_rag.models)"
+)
 
 _BUILTIN_PROFILES: tuple[ModelProfile, ...] = (
     # Model card: 768-d output; MTEB table at 768/512/256/128/64; task prefixes
@@ -296,6 +374,17 @@ _BUILTIN_PROFILES: tuple[ModelProfile, ...] = (
         matryoshka_dims=None,
         backend="openai",
         source=_OPENAI_DOCS,
+    ),
+    # WordLlama l2_supercat: a static token table (32,000 x 256 in the wordllama
+    # package, the 256-d prefix of a 1024-d model) trained with MatryoshkaLoss at
+    # 1024/512/256/128/64; tokenize without special tokens, masked mean, normalise;
+    # no prefixes. mrl_rag.models.wordllama_model() saves it as a
+    # sentence-transformers folder (StaticEmbedding + Normalize).
+    ModelProfile(
+        name="dleemiller/word-llama-l2-supercat",
+        full_dim=256,
+        matryoshka_dims=(128, 64),
+        source=_WORDLLAMA_SOURCE,
     ),
     # Model card and modules.json: 384-d, mean pooling then Normalize; no
     # prefixes; trained with a plain contrastive loss, not Matryoshka.

@@ -19,7 +19,7 @@ endpoints through their own well-kept clients.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -45,7 +45,12 @@ class Encoder(Protocol):
     full_dim: int | None
 
     def encode(
-        self, texts: Sequence[str], *, input_type: InputType = "document", prompt: str = ""
+        self,
+        texts: Sequence[str],
+        *,
+        input_type: InputType = "document",
+        prompt: str = "",
+        **options: Any,
     ) -> npt.NDArray[np.float32]:
         """Embed ``texts`` at full size.
 
@@ -56,6 +61,10 @@ class Encoder(Protocol):
                 ``input_type``, LangChain's ``embed_query``) passes it on.
             prompt: The profile's prefix for this input type, to put before
                 every text (``""`` for none).
+            **options: The profile's extra options for this input type
+                (jina-embeddings-v3's ``task``), for a backend that runs the
+                model's own ``encode``; a backend whose provider object is
+                configured by the user ignores them.
 
         Returns:
             An array of shape ``(len(texts), full_dim)``; the embedder
@@ -64,7 +73,12 @@ class Encoder(Protocol):
         ...
 
     async def aencode(
-        self, texts: Sequence[str], *, input_type: InputType = "document", prompt: str = ""
+        self,
+        texts: Sequence[str],
+        *,
+        input_type: InputType = "document",
+        prompt: str = "",
+        **options: Any,
     ) -> npt.NDArray[np.float32]:
         """:meth:`encode` for asyncio."""
         ...

@@ -440,12 +440,19 @@ class OpenAICompatibleEncoder:
         return np.zeros((0, self.full_dim or 0), dtype=np.float32)
 
     def encode(
-        self, texts: Sequence[str], *, input_type: InputType = "document", prompt: str = ""
+        self,
+        texts: Sequence[str],
+        *,
+        input_type: InputType = "document",
+        prompt: str = "",
+        **options: Any,
     ) -> npt.NDArray[np.float32]:
         """Full vectors of ``texts``, each sent as ``prompt + text``, in order.
 
         ``input_type`` is not sent: the OpenAI wire format has no such field,
-        so queries and documents differ only by their prompt. Batches run in a
+        so queries and documents differ only by their prompt, and a profile's
+        model options (jina's ``task``) cannot be sent: they are refused. Batches
+        run in a
         thread pool over the encoder's pooled ``httpx.Client``; the first
         failing batch stops those not yet started.
 
@@ -454,6 +461,7 @@ class OpenAICompatibleEncoder:
             RemoteEmbeddingError: If the server fails after the retries, refuses
                 the request, or answers something unusable or too large.
         """
+        _refuse_options(options)
         batches = self._batches(texts, prompt)
         if not batches:
             return self._empty()
@@ -468,13 +476,19 @@ class OpenAICompatibleEncoder:
             pool.shutdown(wait=True, cancel_futures=True)
 
     async def aencode(
-        self, texts: Sequence[str], *, input_type: InputType = "document", prompt: str = ""
+        self,
+        texts: Sequence[str],
+        *,
+        input_type: InputType = "document",
+        prompt: str = "",
+        **options: Any,
     ) -> npt.NDArray[np.float32]:
         """:meth:`encode` for asyncio, with at most ``max_concurrency`` requests in flight.
 
         Uses the running loop's pooled ``httpx.AsyncClient``; the first failing
         batch cancels the others.
         """
+        _refuse_options(options)
         batches = self._batches(texts, prompt)
         if not batches:
             return self._empty()
@@ -494,6 +508,15 @@ class OpenAICompatibleEncoder:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         return np.concatenate(results)
+
+
+def _refuse_options(options: Mapping[str, Any]) -> None:
+    if options:
+        raise InvalidArgumentError(
+            f"This model's profile sets encode options {options!r}, which the OpenAI "
+            "embeddings format cannot carry. Use the provider's own client (wrapped with "
+            "LangChainEncoder or LlamaIndexEncoder), or a profile without them."
+        )
 
 
 async def _closed_at_loop_shutdown(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:

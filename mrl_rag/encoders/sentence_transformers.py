@@ -186,9 +186,17 @@ class SentenceTransformerEncoder:
         return f"{type(self).__name__}({self.model_name!r}, device={self.device!r})"
 
     def encode(
-        self, texts: Sequence[str], *, input_type: InputType = "document", prompt: str = ""
+        self,
+        texts: Sequence[str],
+        *,
+        input_type: InputType = "document",
+        prompt: str = "",
+        **options: Any,
     ) -> npt.NDArray[np.float32]:
-        """Raw full vectors of ``texts``, each with ``prompt`` before it."""
+        """Raw full vectors of ``texts``, each with ``prompt`` before it.
+
+        ``options`` go to the model's ``encode`` (jina-embeddings-v3's ``task``).
+        """
         show = self.show_progress_bar
         if show is None:
             show = len(texts) >= PROGRESS_BAR_MIN_TEXTS
@@ -202,10 +210,18 @@ class SentenceTransformerEncoder:
             show_progress_bar=show,
             convert_to_numpy=True,
             normalize_embeddings=False,
+            **options,
         )
 
     async def aencode(
-        self, texts: Sequence[str], *, input_type: InputType = "document", prompt: str = ""
+        self,
+        texts: Sequence[str],
+        *,
+        input_type: InputType = "document",
+        prompt: str = "",
+        **options: Any,
     ) -> npt.NDArray[np.float32]:
         """:meth:`encode` in a worker thread, so the event loop keeps running."""
-        return await asyncio.to_thread(self.encode, texts, input_type=input_type, prompt=prompt)
+        return await asyncio.to_thread(
+            self.encode, texts, input_type=input_type, prompt=prompt, **options
+        )

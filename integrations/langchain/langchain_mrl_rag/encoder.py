@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -74,7 +75,12 @@ class LangChainEncoder:
         return f"{type(self).__name__}({type(self.embeddings).__name__}, {self.model_name!r})"
 
     def encode(
-        self, texts: Sequence[str], *, input_type: InputType = "document", prompt: str = ""
+        self,
+        texts: Sequence[str],
+        *,
+        input_type: InputType = "document",
+        prompt: str = "",
+        **options: Any,
     ) -> npt.NDArray[np.float32]:
         """Full vectors from the provider: ``embed_query`` per query, ``embed_documents``."""
         batch = with_prompt(texts, prompt)
@@ -83,7 +89,12 @@ class LangChainEncoder:
         return np.asarray(self.embeddings.embed_documents(batch), dtype=np.float32)
 
     async def aencode(
-        self, texts: Sequence[str], *, input_type: InputType = "document", prompt: str = ""
+        self,
+        texts: Sequence[str],
+        *,
+        input_type: InputType = "document",
+        prompt: str = "",
+        **options: Any,
     ) -> npt.NDArray[np.float32]:
         """:meth:`encode` through the provider's own async methods."""
         batch = with_prompt(texts, prompt)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -69,7 +70,12 @@ class LlamaIndexEncoder:
         return f"{type(self).__name__}({type(self.embed_model).__name__}, {self.model_name!r})"
 
     def encode(
-        self, texts: Sequence[str], *, input_type: InputType = "document", prompt: str = ""
+        self,
+        texts: Sequence[str],
+        *,
+        input_type: InputType = "document",
+        prompt: str = "",
+        **options: Any,
     ) -> npt.NDArray[np.float32]:
         """Full vectors from the provider, queries one by one, documents in batches."""
         batch = with_prompt(texts, prompt)
@@ -80,7 +86,12 @@ class LlamaIndexEncoder:
         return np.asarray(rows, dtype=np.float32)
 
     async def aencode(
-        self, texts: Sequence[str], *, input_type: InputType = "document", prompt: str = ""
+        self,
+        texts: Sequence[str],
+        *,
+        input_type: InputType = "document",
+        prompt: str = "",
+        **options: Any,
     ) -> npt.NDArray[np.float32]:
         """:meth:`encode` through the provider's own async methods."""
         batch = with_prompt(texts, prompt)
