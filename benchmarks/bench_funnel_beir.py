@@ -24,15 +24,24 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _beir import DEFAULT_DATA_ROOT, cached_full_vectors, load_beir, offline_embedder
+from _beir import (
+    DEFAULT_DATA_ROOT,
+    MODEL_DIMS,
+    OFFLINE_MODELS,
+    cached_full_vectors,
+    load_beir,
+    offline_embedder,
+)
 
 from mrl_rag import MatryoshkaStore, cosine_scores, top_k, truncate
 from mrl_rag.evaluation import ndcg_at_k
 
 
-def evaluate(name: str, data_root: Path, dims: list[int], shortlist: int, adaptor: bool) -> None:
+def evaluate(
+    name: str, data_root: Path, dims: list[int], shortlist: int, adaptor: bool, model: str
+) -> None:
     data = load_beir(data_root / name)
-    embedder = offline_embedder(show_progress_bar=True)
+    embedder = offline_embedder(model, show_progress_bar=True)
     queries = cached_full_vectors(embedder, data.query_texts, "query")
     docs = cached_full_vectors(embedder, data.doc_texts, "document")
     full_dim = docs.shape[1]
@@ -100,7 +109,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_ROOT)
     parser.add_argument("--sets", nargs="+", default=["scifact", "nfcorpus"])
-    parser.add_argument("--dims", type=int, nargs="+", default=[32, 64, 128, 192, 384])
+    parser.add_argument(
+        "--model",
+        choices=OFFLINE_MODELS,
+        default="wordllama",
+        help="the MRL-trained one by default",
+    )
+    parser.add_argument("--dims", type=int, nargs="+", help="default: the model's trained dims")
     parser.add_argument("--shortlist", type=int, default=None, help="default: the store's")
     parser.add_argument("--adaptor", action="store_true", help="fit and use an orthogonal adaptor")
     args = parser.parse_args()
@@ -108,7 +123,9 @@ def main() -> None:
 
     warnings.simplefilter("ignore")  # the not-Matryoshka warning: that is what we measure
     for name in args.sets:
-        evaluate(name, args.data, args.dims, args.shortlist or DEFAULT_SHORTLIST, args.adaptor)
+        dims = args.dims or sorted(MODEL_DIMS[args.model])
+        shortlist = args.shortlist or DEFAULT_SHORTLIST
+        evaluate(name, args.data, dims, shortlist, args.adaptor, args.model)
 
 
 if __name__ == "__main__":

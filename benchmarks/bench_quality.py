@@ -21,17 +21,15 @@ import time
 import warnings
 from pathlib import Path
 
-from _beir import offline_embedder
+from _beir import MODEL_DIMS, OFFLINE_MODELS, offline_embedder
 
-from mrl_rag import MatryoshkaEmbedder, TruncationQualityWarning
+from mrl_rag import TruncationQualityWarning
 from mrl_rag.evaluation import EvalReport, evaluate, load_beir
-from mrl_rag.models import wordllama_embedder
 
-MODELS = {
-    "wordllama": ("WordLlama l2_supercat (MRL-trained)", lambda: wordllama_embedder()),
-    "minilm": ("all-MiniLM-L6-v2 (not MRL-trained)", lambda: offline_embedder()),
+TITLES = {
+    "wordllama": "WordLlama l2_supercat (MRL-trained)",
+    "minilm": "all-MiniLM-L6-v2 (not MRL-trained)",
 }
-DIMS = {"wordllama": [256, 128, 64], "minilm": [384, 256, 128, 64]}
 
 
 def table(report: EvalReport, dims: list[int]) -> list[str]:
@@ -62,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the sweep and print (and optionally write) the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--beir", nargs="+", required=True, help="BEIR folders")
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--models", nargs="+", default=list(OFFLINE_MODELS), choices=OFFLINE_MODELS)
     parser.add_argument("--out", type=Path, help="write the tables to this markdown file")
     args = parser.parse_args(argv)
     for folder in args.beir:
@@ -81,15 +79,14 @@ def main(argv: list[str] | None = None) -> int:
         + (f" --out {args.out}`" if args.out else "`"),
     ]
     for key in args.models:
-        title, build = MODELS[key]
-        embedder: MatryoshkaEmbedder = build()
+        title, embedder = TITLES[key], offline_embedder(key)
         for folder in args.beir:
             data = load_beir(folder)
             start = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", TruncationQualityWarning)  # the point here
                 report = evaluate(
-                    embedder, data, dims=DIMS[key], shortlists=(100, 300), adaptor="compare"
+                    embedder, data, dims=MODEL_DIMS[key], shortlists=(100, 300), adaptor="compare"
                 )
             lines += [
                 "",
@@ -99,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{report.full_ndcg10:.3f}; {len(data.doc_ids)} documents, "
                 f"{len(data.query_ids)} queries ({time.perf_counter() - start:.0f} s).",
                 "",
-                *table(report, DIMS[key]),
+                *table(report, MODEL_DIMS[key]),
             ]
-            print("\n".join(lines[-(len(DIMS[key]) + 5) :]), flush=True)
+            print("\n".join(lines[-(len(MODEL_DIMS[key]) + 5) :]), flush=True)
     if args.out:
         args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
         print(f"wrote {args.out}", file=sys.stderr)
