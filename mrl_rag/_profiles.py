@@ -317,6 +317,39 @@ _WORDLLAMA_SOURCE = (
     "1024/512/256/128/64); https://huggingface.co/dleemiller/word-llama-l2-supercat; "
     "the 256-d prefix ships in the wordllama package (mrl_rag.models)"
 )
+_EMBEDDINGGEMMA_CARD = (
+    "https://huggingface.co/google/embeddinggemma-300m; "
+    "https://ai.google.dev/gemma/docs/embeddinggemma/model_card"
+)
+_QWEN3_README = "https://github.com/QwenLM/Qwen3-Embedding (README)"
+_ARCTIC_L_V2_CARD = (
+    "https://huggingface.co/Snowflake/snowflake-arctic-embed-l-v2.0; "
+    "https://arxiv.org/abs/2412.04506"
+)
+_JINA_V3_CARD = "https://huggingface.co/jinaai/jina-embeddings-v3"
+_NOMIC_V2_CARD = (
+    "https://huggingface.co/nomic-ai/nomic-embed-text-v2-moe; https://arxiv.org/abs/2502.07972"
+)
+_GTE_MULTILINGUAL_CARD = "https://huggingface.co/Alibaba-NLP/gte-multilingual-base"
+_COHERE_EMBED_V4_DOCS = (
+    "https://docs.cohere.com/docs/cohere-embed; "
+    "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-embed-v4.html; "
+    "https://docs.oracle.com/iaas/Content/generative-ai/cohere-embed-4.htm"
+)
+_VOYAGE_DOCS = (
+    "https://docs.voyageai.com/docs/embeddings; "
+    "https://docs.voyageai.com/docs/flexible-dimensions-and-quantization"
+)
+_GEMINI_EMBEDDING_DOCS = (
+    "https://ai.google.dev/gemini-api/docs/models/gemini-embedding-001; "
+    "https://ai.google.dev/gemini-api/docs/embeddings"
+)
+
+# Qwen3-Embedding README and model cards: ``get_detailed_instruct`` returns
+# f'Instruct: {task_description}\nQuery:{query}' (a newline, no space after "Query:"),
+# and config_sentence_transformers.json stores the same "query" prompt with the task below.
+_QWEN3_QUERY_TEMPLATE = "Instruct: {task}\nQuery:"
+_QWEN3_DEFAULT_TASK = "Given a web search query, retrieve relevant passages that answer the query"
 
 _BUILTIN_PROFILES: tuple[ModelProfile, ...] = (
     # Model card: 768-d output; MTEB table at 768/512/256/128/64; task prefixes
@@ -358,6 +391,125 @@ _BUILTIN_PROFILES: tuple[ModelProfile, ...] = (
         document_prefix="",
         source=_ARCTIC_CARD,
     ),
+    # Model card: "Output embedding dimension size of 768, with smaller options
+    # available (512, 256, or 128) via Matryoshka Representation Learning (MRL)
+    # ... truncate ... and then re-normalize". Prompt table: retrieval query
+    # "task: search result | query: {content}", retrieval document
+    # "title: {title | "none"} | text: {content}"; config_sentence_transformers.json
+    # stores them as the "query" / "document" prompts. Gemma3 is native in
+    # transformers (no remote code); the card warns its activations do not
+    # support float16 (use float32 or bfloat16).
+    ModelProfile(
+        name="google/embeddinggemma-300m",
+        full_dim=768,
+        matryoshka_dims=(512, 256, 128),
+        query_prefix="task: search result | query: ",
+        document_prefix="title: none | text: ",
+        source=_EMBEDDINGGEMMA_CARD,
+    ),
+    # Qwen3-Embedding model cards: "Embedding Dimension: Up to 1024, supports
+    # user-defined output dimensions ranging from 32 to 1024" (MRL support: yes),
+    # so any prefix length is allowed here; below 32 is outside what the card
+    # supports, and this profile does not refuse it. Queries carry
+    # "Instruct: {task}\nQuery:" (the card's example task is the default; the
+    # card recommends a task written for your use, in English); "No need to add
+    # instruction for retrieval documents". Last-token pooling and normalisation
+    # come with the model's own sentence-transformers modules. Set the task with
+    #     get_profile("Qwen/Qwen3-Embedding-0.6B").with_task("Given a question, ...")
+    # and pass that profile as MatryoshkaEmbedder(..., profile=...).
+    ModelProfile(
+        name="Qwen/Qwen3-Embedding-0.6B",
+        full_dim=1024,
+        matryoshka_dims=None,
+        query_template=_QWEN3_QUERY_TEMPLATE,
+        task=_QWEN3_DEFAULT_TASK,
+        document_prefix="",
+        source="https://huggingface.co/Qwen/Qwen3-Embedding-0.6B; " + _QWEN3_README,
+    ),
+    # As 0.6B: "Up to 2560, supports user-defined output dimensions ranging from
+    # 32 to 2560".
+    ModelProfile(
+        name="Qwen/Qwen3-Embedding-4B",
+        full_dim=2560,
+        matryoshka_dims=None,
+        query_template=_QWEN3_QUERY_TEMPLATE,
+        task=_QWEN3_DEFAULT_TASK,
+        document_prefix="",
+        source="https://huggingface.co/Qwen/Qwen3-Embedding-4B; " + _QWEN3_README,
+    ),
+    # As 0.6B: "Up to 4096, supports user-defined output dimensions ranging from
+    # 32 to 4096".
+    ModelProfile(
+        name="Qwen/Qwen3-Embedding-8B",
+        full_dim=4096,
+        matryoshka_dims=None,
+        query_template=_QWEN3_QUERY_TEMPLATE,
+        task=_QWEN3_DEFAULT_TASK,
+        document_prefix="",
+        source="https://huggingface.co/Qwen/Qwen3-Embedding-8B; " + _QWEN3_README,
+    ),
+    # Model card: 1024-d (568M parameters, XLM-R based, no custom code);
+    # "Compression-friendly: ... embeddings as small as 128 bytes/vector using
+    # Matryoshka Representation Learning (MRL)" -- "vector truncation via MRL to
+    # decrease vector size by 4x" (1024 -> 256, card table at 1024 and 256);
+    # "use the query prefix below (just on the query)": query_prefix = 'query: ';
+    # config_sentence_transformers.json stores it as the "query" prompt.
+    ModelProfile(
+        name="Snowflake/snowflake-arctic-embed-l-v2.0",
+        full_dim=1024,
+        matryoshka_dims=(256,),
+        query_prefix="query: ",
+        document_prefix="",
+        source=_ARCTIC_L_V2_CARD,
+    ),
+    # Model card: 1024-d; "Matryoshka Embeddings: Supports flexible embedding
+    # sizes (32, 64, 128, 256, 512, 768, 1024)" (config.json:
+    # matryoshka_dimensions); five LoRA adapters chosen by the `task` argument,
+    # "retrieval.query" / "retrieval.passage" for asymmetric retrieval; the card's
+    # sentence-transformers usage is encode(..., task=task, prompt_name=task), and
+    # config_sentence_transformers.json maps those prompt names to
+    # "Represent the query for retrieving evidence documents: " and
+    # "Represent the document for retrieval: ". Custom architecture:
+    # trust_remote_code=True.
+    ModelProfile(
+        name="jinaai/jina-embeddings-v3",
+        full_dim=1024,
+        matryoshka_dims=(768, 512, 256, 128, 64, 32),
+        query_prefix="Represent the query for retrieving evidence documents: ",
+        document_prefix="Represent the document for retrieval: ",
+        query_options=(("task", "retrieval.query"),),
+        document_options=(("task", "retrieval.passage"),),
+        trust_remote_code=True,
+        source=_JINA_V3_CARD,
+    ),
+    # Model card: 768-d; "Supports flexible dimension from 768 to 256 through
+    # Matryoshka representation learning", evaluated "at 768 dimension and
+    # truncated to 256 dimensions" (paper Table 12 likewise); prefixes
+    # "search_query: " / "search_document: " (prompt names "query" / "passage");
+    # "For truncation, you can trucate [sic] before applying normalization" -- no layer
+    # norm, unlike v1.5; "Must use trust_remote_code=True".
+    ModelProfile(
+        name="nomic-ai/nomic-embed-text-v2-moe",
+        full_dim=768,
+        matryoshka_dims=(256,),
+        query_prefix="search_query: ",
+        document_prefix="search_document: ",
+        trust_remote_code=True,
+        source=_NOMIC_V2_CARD,
+    ),
+    # Model card: 768-d; "Elastic Dense Embedding"; its usage code cuts the CLS
+    # vector with `dimension=768 # The output dimension of the output embedding,
+    # should be in [128, 768]`. Any prefix length is allowed here; below 128 is
+    # outside the card's range and this profile does not refuse it. No prompts in
+    # the card's usage; loading needs trust_remote_code=True (custom "new"
+    # architecture).
+    ModelProfile(
+        name="Alibaba-NLP/gte-multilingual-base",
+        full_dim=768,
+        matryoshka_dims=None,
+        trust_remote_code=True,
+        source=_GTE_MULTILINGUAL_CARD,
+    ),
     # OpenAI embeddings guide: text-embedding-3 models return 1536 (small) and
     # 3072 (large) dimensions and accept any smaller `dimensions`; vectors are
     # unit length, and a hand-shortened vector must be renormalised. No prefixes.
@@ -374,6 +526,52 @@ _BUILTIN_PROFILES: tuple[ModelProfile, ...] = (
         matryoshka_dims=None,
         backend="openai",
         source=_OPENAI_DOCS,
+    ),
+    # Cohere embed-v4.0 (API): "Matryoshka embeddings: Supports output
+    # dimensions of 256, 512, 1,024, and 1,536", "1,536 by default". Queries and
+    # documents are told apart by the request's input_type (search_query /
+    # search_document), which the wrapped provider client sets; no text prefix.
+    ModelProfile(
+        name="embed-v4.0",
+        full_dim=1536,
+        matryoshka_dims=(1024, 512, 256),
+        backend="api",
+        source=_COHERE_EMBED_V4_DOCS,
+    ),
+    # Voyage docs: voyage-3-large and voyage-3.5 return "1024 (default), 256,
+    # 512, 2048" dimensions; "for each k in {256, 512, and 1024}, the first k
+    # entries of a 2048-dimensional embedding also form a valid k-dimensional
+    # embedding". So full_dim is 2048, the largest size one can request: have the
+    # client ask for output_dimension=2048, or use get_profile(name,
+    # full_dim=1024, matryoshka_dims=(512, 256)) for the default size. input_type
+    # ("query" / "document") adds Voyage's instructions on the backend.
+    ModelProfile(
+        name="voyage-3-large",
+        full_dim=2048,
+        matryoshka_dims=(1024, 512, 256),
+        backend="api",
+        source=_VOYAGE_DOCS,
+    ),
+    ModelProfile(
+        name="voyage-3.5",
+        full_dim=2048,
+        matryoshka_dims=(1024, 512, 256),
+        backend="api",
+        source=_VOYAGE_DOCS,
+    ),
+    # Gemini API docs: gemini-embedding-001 outputs 3072 dimensions by default;
+    # "Output dimension size: Flexible, supports: 128 - 3072, Recommended: 768,
+    # 1536, 3072" (MRL-trained), so any prefix length is allowed here (below 128
+    # is outside the documented range and not refused). Only the 3072-d output
+    # comes normalised; the embedder renormalises every truncation anyway. The
+    # task type (RETRIEVAL_QUERY / RETRIEVAL_DOCUMENT) is a request field the
+    # wrapped client sets; no text prefix.
+    ModelProfile(
+        name="gemini-embedding-001",
+        full_dim=3072,
+        matryoshka_dims=None,
+        backend="api",
+        source=_GEMINI_EMBEDDING_DOCS,
     ),
     # WordLlama l2_supercat: a static token table (32,000 x 256 in the wordllama
     # package, the 256-d prefix of a 1024-d model) trained with MatryoshkaLoss at

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mrl_rag import (
@@ -149,3 +151,168 @@ def test_to_dict_is_json_ready() -> None:
     data = get_profile("nomic-ai/nomic-embed-text-v1.5").to_dict()
     assert json.loads(json.dumps(data))["matryoshka_dims"] == [512, 256, 128, 64]
     assert data["schema_version"] == 1
+
+
+# -- the registry of current Matryoshka models: each fact as its card states it --
+
+_QWEN_TASK = "Given a web search query, retrieve relevant passages that answer the query"
+
+
+@pytest.mark.parametrize(
+    ("name", "allowed", "outside"),
+    [
+        ("google/embeddinggemma-300m", (768, 512, 256, 128), 384),
+        ("Snowflake/snowflake-arctic-embed-l-v2.0", (1024, 256), 512),
+        ("jinaai/jina-embeddings-v3", (1024, 768, 512, 256, 128, 64, 32), 48),
+        ("nomic-ai/nomic-embed-text-v2-moe", (768, 256), 512),
+        ("embed-v4.0", (1536, 1024, 512, 256), 768),
+        ("voyage-3-large", (2048, 1024, 512, 256), 1536),
+        ("voyage-3.5", (2048, 1024, 512, 256), 768),
+    ],
+)
+def test_trained_dims_are_exactly_the_cards(
+    name: str, allowed: tuple[int, ...], outside: int
+) -> None:
+    p = get_profile(name)
+    assert p.matryoshka is True
+    assert p.full_dim == allowed[0]
+    assert p.allowed_dims == allowed
+    assert all(p.validate_dim(d) == d for d in allowed)
+    with pytest.raises(InvalidDimensionError, match=rf"dim={outside} is not a dimension"):
+        p.validate_dim(outside)
+
+
+@pytest.mark.parametrize(
+    ("name", "full_dim"),
+    [
+        ("Qwen/Qwen3-Embedding-0.6B", 1024),
+        ("Qwen/Qwen3-Embedding-4B", 2560),
+        ("Qwen/Qwen3-Embedding-8B", 4096),
+        ("Alibaba-NLP/gte-multilingual-base", 768),
+        ("gemini-embedding-001", 3072),
+    ],
+)
+def test_any_prefix_models_allow_every_size_up_to_full(name: str, full_dim: int) -> None:
+    p = get_profile(name)
+    assert (p.full_dim, p.matryoshka, p.allowed_dims) == (full_dim, True, None)
+    assert p.validate_dim(full_dim // 2 + 1) == full_dim // 2 + 1
+    with pytest.raises(
+        InvalidDimensionError, match=rf"larger than the full dimension .*{full_dim}"
+    ):
+        p.validate_dim(full_dim + 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "query_prefix", "document_prefix"),
+    [
+        ("google/embeddinggemma-300m", "task: search result | query: ", "title: none | text: "),
+        ("Snowflake/snowflake-arctic-embed-l-v2.0", "query: ", ""),
+        ("nomic-ai/nomic-embed-text-v2-moe", "search_query: ", "search_document: "),
+        (
+            "jinaai/jina-embeddings-v3",
+            "Represent the query for retrieving evidence documents: ",
+            "Represent the document for retrieval: ",
+        ),
+        ("Alibaba-NLP/gte-multilingual-base", "", ""),
+        ("embed-v4.0", "", ""),
+        ("voyage-3-large", "", ""),
+        ("voyage-3.5", "", ""),
+        ("gemini-embedding-001", "", ""),
+    ],
+)
+def test_prefixes_are_the_cards(name: str, query_prefix: str, document_prefix: str) -> None:
+    p = get_profile(name)
+    assert (p.query_prefix, p.document_prefix) == (query_prefix, document_prefix)
+
+
+@pytest.mark.parametrize(
+    ("name", "trust_remote_code", "pre_truncation"),
+    [
+        ("google/embeddinggemma-300m", False, "none"),
+        ("Qwen/Qwen3-Embedding-0.6B", False, "none"),
+        ("Snowflake/snowflake-arctic-embed-l-v2.0", False, "none"),
+        ("jinaai/jina-embeddings-v3", True, "none"),
+        ("nomic-ai/nomic-embed-text-v2-moe", True, "none"),  # v1.5's layer norm is not in v2
+        ("Alibaba-NLP/gte-multilingual-base", True, "none"),
+    ],
+)
+def test_loading_requirements(name: str, trust_remote_code: bool, pre_truncation: str) -> None:
+    p = get_profile(name)
+    assert p.backend == "sentence-transformers"
+    assert (p.trust_remote_code, p.pre_truncation) == (trust_remote_code, pre_truncation)
+
+
+def test_jina_v3_passes_its_task_to_the_model() -> None:
+    p = get_profile("jinaai/jina-embeddings-v3")
+    assert p.options_for("query") == {"task": "retrieval.query"}
+    assert p.options_for("document") == {"task": "retrieval.passage"}
+    assert p.trust_remote_code is True
+
+
+@pytest.mark.parametrize("size", ["0.6B", "4B", "8B"])
+def test_qwen3_query_template_and_task(size: str) -> None:
+    p = get_profile(f"Qwen/Qwen3-Embedding-{size}")
+    assert p.query_template == "Instruct: {task}\nQuery:"
+    assert p.task == _QWEN_TASK
+    assert p.query_prefix == f"Instruct: {_QWEN_TASK}\nQuery:"
+    assert p.document_prefix == ""
+    assert p.options_for("query") == p.options_for("document") == {}
+    mine = p.with_task("Given a question, retrieve passages that answer it")
+    assert (
+        mine.query_prefix == "Instruct: Given a question, retrieve passages that answer it\nQuery:"
+    )
+    assert mine.document_prefix == ""
+    assert get_profile(f"Qwen/Qwen3-Embedding-{size}").query_prefix == p.query_prefix
+
+
+def test_mxbai_still_has_no_trained_dims() -> None:
+    # Re-checked: the card and Mixedbread's docs list no trained dimensions.
+    assert get_profile("mixedbread-ai/mxbai-embed-large-v1").allowed_dims is None
+
+
+@pytest.mark.parametrize(
+    "name", ["embed-v4.0", "voyage-3-large", "voyage-3.5", "gemini-embedding-001"]
+)
+def test_api_models_are_refused_by_name_before_anything_loads(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sentence_transformers
+
+    from mrl_rag import MatryoshkaEmbedder
+
+    def no_loading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", no_loading)
+    assert get_profile(name).backend == "api"
+    with pytest.raises(
+        ProfileError, match=rf"{re.escape(name)} is served by .*wrap its client in an encoder"
+    ):
+        MatryoshkaEmbedder(name)
+
+
+def test_every_builtin_profile_cites_a_web_source() -> None:
+    from mrl_rag._profiles import _BUILTIN_PROFILES
+
+    for profile in _BUILTIN_PROFILES:
+        assert "https://" in profile.source, profile.name
+        assert get_profile(profile.name) is profile
+
+
+def test_the_profile_prefix_reaches_the_model(tiny_model_path) -> None:
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from mrl_rag import MatryoshkaEmbedder
+
+    profile = get_profile("google/embeddinggemma-300m").replace(
+        full_dim=64, matryoshka_dims=(32,), name="x"
+    )
+    embedder = MatryoshkaEmbedder(str(tiny_model_path), profile=profile, device="cpu")
+    model = SentenceTransformer(str(tiny_model_path), device="cpu")
+    text = "cat dog in paris"
+    expected_query = model.encode("task: search result | query: " + text, normalize_embeddings=True)
+    expected_doc = model.encode("title: none | text: " + text, normalize_embeddings=True)
+    assert np.allclose(embedder.embed_query(text), expected_query, atol=1e-5)
+    assert np.allclose(embedder.embed_documents([text])[0], expected_doc, atol=1e-5)
+    assert not np.allclose(expected_query, model.encode(text, normalize_embeddings=True))
