@@ -226,7 +226,7 @@ def test_trust_remote_code_is_passed_when_given(tiny_model_path: Path) -> None:
 
 
 def test_api_models_are_refused_with_a_reason() -> None:
-    with pytest.raises(ProfileError, match="served by the openai API"):
+    with pytest.raises(ProfileError, match="served by OpenAI's API"):
         MatryoshkaEmbedder("text-embedding-3-small")
 
 

@@ -146,7 +146,9 @@ class SentenceTransformerEncoder:
         if profile is not None:
             if profile.backend != "sentence-transformers":
                 raise ProfileError(
-                    f"{profile.name} is served by the {profile.backend} API, not run "
+                    f"{profile.name} is served by "
+                    + ("OpenAI's" if profile.backend == "openai" else "its provider's")
+                    + " API, not run "
                     "in-process; wrap its client in an encoder instead (see "
                     "mrl_rag.encoders)."
                 )
