@@ -82,7 +82,8 @@ def test_batches_run_concurrently_within_the_bound(server) -> None:
 
 async def test_async_encode(server, st_model) -> None:
     texts = [f"dog {i}" for i in range(12)]
-    vectors = await encoder(server, batch_size=5, max_concurrency=2).aencode(texts)
+    async with encoder(server, batch_size=5, max_concurrency=2) as client:
+        vectors = await client.aencode(texts)
     np.testing.assert_allclose(vectors, st_model.encode(texts), atol=1e-5)
     assert server.max_in_flight <= 2
 
