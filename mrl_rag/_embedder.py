@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from mrl_rag._errors import ArgumentTypeError, ProfileError, TruncationQualityWarning
+from mrl_rag._errors import (
+    ArgumentTypeError,
+    InvalidVectorError,
+    ProfileError,
+    TruncationQualityWarning,
+)
 from mrl_rag._profiles import ModelProfile, find_profile, get_profile, profile_from_prompts
 from mrl_rag._truncate import truncate
 from mrl_rag._validation import check_choice, check_text, check_texts, check_vectors
@@ -328,12 +333,25 @@ class MatryoshkaEmbedder:
         return self._prepared(raw, len(batch))
 
     def _prepared(self, raw: npt.ArrayLike, n: int) -> npt.NDArray[np.float32]:
-        vectors = np.asarray(raw, dtype=np.float32)
+        try:
+            vectors = np.asarray(raw, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise ProfileError(
+                f"The backend {self._encoder!r} returned something that is not an array "
+                f"of {n} vectors: {exc}"
+            ) from None
         if vectors.ndim != 2 or vectors.shape != (n, self.full_dim):
             raise ProfileError(
                 f"The backend {self._encoder!r} returned vectors of shape {vectors.shape} "
                 f"for {n} texts; the profile {self._profile.name!r} expects "
                 f"({n}, {self.full_dim})."
+            )
+        bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+        if len(bad):
+            raise InvalidVectorError(
+                f"The backend {self._encoder!r} returned NaN or infinite values for "
+                f"text {bad[0]} of {n} (a model run in float16 can overflow); nothing "
+                "was returned or stored."
             )
         if self._profile.pre_truncation == "layer_norm":
             vectors = _layer_norm_direction(vectors)

@@ -142,6 +142,17 @@ class ModelProfile:
             object.__setattr__(self, "matryoshka_dims", self._checked_dims(self.matryoshka_dims))
         for field in ("query_options", "document_options"):
             object.__setattr__(self, field, self._checked_options(field, getattr(self, field)))
+        for field in ("query_template", "task"):
+            if not isinstance(getattr(self, field), str):
+                raise ProfileError(
+                    f"{field} must be a string, got {getattr(self, field)!r} "
+                    f"(profile {self.name!r})."
+                )
+        if self.task and not self.query_template:
+            raise ProfileError(
+                f"task={self.task!r} needs a query_template with '{{task}}' in it "
+                f"(profile {self.name!r}); without one, set query_prefix instead."
+            )
         if self.query_template:
             if "{task}" not in self.query_template:
                 raise ProfileError(
@@ -294,6 +305,15 @@ class ModelProfile:
                 f"Unknown profile field(s) {', '.join(map(repr, unknown))}; "
                 f"fields are: {', '.join(sorted(known))}."
             )
+        template = changes.get("query_template", self.query_template)
+        if (
+            template
+            and "query_prefix" not in changes
+            and changes.keys() & {"task", "query_template"}
+        ):
+            task = changes.get("task", self.task)
+            if isinstance(template, str) and isinstance(task, str):
+                changes["query_prefix"] = template.replace("{task}", task)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mrl_rag._errors import DataNotFoundError
+from mrl_rag._errors import DataNotFoundError, InvalidArgumentError
 
 if TYPE_CHECKING:
     from mrl_rag._embedder import MatryoshkaEmbedder
@@ -91,6 +91,11 @@ def wordllama_model(folder: str | Path | None = None, *, rebuild: bool = False) 
     target = Path(folder) if folder is not None else _default_folder()
     if (target / "modules.json").is_file() and not rebuild:
         return target
+    if target.exists() and not (target / "modules.json").is_file() and any(target.iterdir()):
+        raise InvalidArgumentError(
+            f"folder={str(target)!r} exists and is not a sentence-transformers model folder; "
+            "it is left untouched. Pass a new or empty folder."
+        )
     weights_path, tokenizer_path = wordllama_files()
 
     from safetensors.numpy import load_file

@@ -18,7 +18,17 @@ import chromadb
 import numpy as np
 import pytest
 
-from mrl_rag import ArgumentTypeError, Encoder, MatryoshkaEmbedder, MatryoshkaStore, ProfileError
+from mrl_rag import (
+    ArgumentTypeError,
+    Encoder,
+    InvalidArgumentError,
+    InvalidVectorError,
+    MatryoshkaEmbedder,
+    MatryoshkaStore,
+    OpenAICompatibleEncoder,
+    ProfileError,
+    StoreMismatchError,
+)
 from mrl_rag.encoders import SentenceTransformerEncoder, with_prompt
 
 from .conftest import TINY_DIM, record_model_calls, tiny_profile
@@ -162,20 +172,22 @@ class _QueryAwareEncoder:
     def __init__(self, model) -> None:
         self.model, self.full_dim, self.seen = model, None, []
 
-    def encode(self, texts: Sequence[str], *, input_type="document", prompt=""):
-        self.seen.append((input_type, prompt))
+    def encode(self, texts: Sequence[str], *, input_type="document", prompt="", **options):
+        self.seen.append((input_type, prompt, options) if options else (input_type, prompt))
         return self.model.encode(with_prompt(texts, prompt))
 
-    async def aencode(self, texts: Sequence[str], *, input_type="document", prompt=""):
-        return self.encode(texts, input_type=input_type, prompt=prompt)
+    async def aencode(self, texts: Sequence[str], *, input_type="document", prompt="", **options):
+        return self.encode(texts, input_type=input_type, prompt=prompt, **options)
 
 
-def test_a_new_backend_needs_only_the_protocol(in_process) -> None:
+def test_a_new_backend_needs_only_the_protocol(in_process, monkeypatch) -> None:
+    from mrl_rag._profiles import _registry
+
     encoder = _QueryAwareEncoder(in_process.model)
     assert isinstance(encoder, Encoder)
+    monkeypatch.setitem(_registry, "tiny-mrl", tiny_profile())  # registered for this test only
     embedder = MatryoshkaEmbedder(encoder)  # found by its model_name: the registered profile
-    assert embedder.profile.name == "tiny-mrl" or embedder.full_dim == TINY_DIM
-    embedder = MatryoshkaEmbedder(encoder, profile=tiny_profile())
+    assert embedder.profile == tiny_profile()
     np.testing.assert_allclose(
         embedder.embed_queries(QUERIES, dim=8), in_process.embed_queries(QUERIES, dim=8), atol=1e-5
     )
@@ -245,3 +257,65 @@ def test_embed_query_validates_its_dim_once_and_truncates_once(in_process, monke
     validations.clear(), truncations.clear()
     in_process.embed_documents(DOCS)  # the embedder's default dim: nothing to validate
     assert validations == [] and truncations == [TINY_DIM]
+
+
+JINA_LIKE = {"query_options": {"task": "retrieval.query"}, "document_options": {"task": "doc"}}
+
+
+def test_model_options_reach_the_backend_or_are_refused(in_process, langchain_hf) -> None:
+    from langchain_mrl_rag import LangChainEncoder
+
+    encoder = _QueryAwareEncoder(in_process.model)
+    embedder = MatryoshkaEmbedder(encoder, profile=tiny_profile(**JINA_LIKE))
+    embedder.embed_query("cat")
+    asyncio.run(embedder.aembed_documents(["dog"]))
+    assert encoder.seen == [
+        ("query", "query: ", {"task": "retrieval.query"}),
+        ("document", "passage: ", {"task": "doc"}),
+    ]
+    # Backends that cannot pass them per call refuse them instead of dropping them.
+    for backend in (
+        LangChainEncoder(langchain_hf),
+        OpenAICompatibleEncoder("m", base_url="http://127.0.0.1:9/v1", max_retries=0),
+    ):
+        wrapped = MatryoshkaEmbedder(backend, profile=tiny_profile(**JINA_LIKE))
+        with pytest.raises(InvalidArgumentError, match="options"):
+            wrapped.embed_documents(["dog"])
+
+
+def test_a_store_refuses_other_document_options(in_process, tmp_path) -> None:
+    encoder = _QueryAwareEncoder(in_process.model)
+    with MatryoshkaStore(
+        MatryoshkaEmbedder(encoder, profile=tiny_profile(**JINA_LIKE)), path=tmp_path / "s"
+    ) as store:
+        store.add(["cat"], ids=["c"])
+    for options in ({}, {"task": "text-matching"}):
+        other = MatryoshkaEmbedder(encoder, profile=tiny_profile(document_options=options))
+        with pytest.raises(StoreMismatchError, match="document_options"):
+            MatryoshkaStore(other, path=tmp_path / "s")
+    # A store made without options opens with a profile without them.
+    with MatryoshkaStore(in_process, path=tmp_path / "plain") as store:
+        store.add(["cat"], ids=["c"])
+    MatryoshkaStore(in_process, path=tmp_path / "plain").close()
+
+
+def test_nan_or_ragged_backend_output_is_an_error(in_process) -> None:
+    encoder = _QueryAwareEncoder(in_process.model)
+    embedder = MatryoshkaEmbedder(encoder, profile=tiny_profile())
+    encoder.encode = lambda texts, **kw: np.full((len(texts), TINY_DIM), np.nan)  # type: ignore[method-assign]
+    with pytest.raises(InvalidVectorError, match="NaN or infinite values for text 0"):
+        embedder.embed_query("cat")
+    encoder.encode = lambda texts, **kw: [[0.1] * TINY_DIM, [0.2]]  # type: ignore[method-assign]
+    with pytest.raises(ProfileError, match="not an array"):
+        embedder.embed_documents(["a", "b"])
+
+
+def test_settings_given_with_an_embedder_are_refused(in_process) -> None:
+    from langchain_mrl_rag import MatryoshkaEmbeddings
+    from llama_index.embeddings.mrl_rag import MatryoshkaEmbedding
+
+    with pytest.raises(ArgumentTypeError, match="query_prefix configure a model loaded here"):
+        MatryoshkaEmbeddings.from_embedder(in_process, query_prefix="q: ")
+    with pytest.raises(ArgumentTypeError, match="text_prefix configure a model loaded here"):
+        MatryoshkaEmbedding(embedder=in_process, text_prefix="d: ")
+    assert MatryoshkaEmbeddings.from_embedder(in_process, dim=8).embed_query("cat").__len__() == 8

@@ -316,3 +316,15 @@ def test_the_profile_prefix_reaches_the_model(tiny_model_path) -> None:
     assert np.allclose(embedder.embed_query(text), expected_query, atol=1e-5)
     assert np.allclose(embedder.embed_documents([text])[0], expected_doc, atol=1e-5)
     assert not np.allclose(expected_query, model.encode(text, normalize_embeddings=True))
+
+
+def test_changing_the_task_changes_the_query_prompt() -> None:
+    qwen = get_profile("Qwen/Qwen3-Embedding-0.6B")
+    for changed in (qwen.replace(task="Find code"), get_profile(qwen.name, task="Find code")):
+        assert changed.query_prefix == "Instruct: Find code\nQuery:"
+        assert changed == qwen.with_task("Find code")
+    with pytest.raises(ProfileError, match="task must be a string"):
+        qwen.replace(task=5)
+    with pytest.raises(ProfileError, match="needs a query_template"):
+        ModelProfile(name="x", full_dim=8, task="find")
+    assert qwen.replace(query_prefix="custom: ").query_prefix == "custom: "

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mrl_rag import MatryoshkaStore, get_profile, truncate
+from mrl_rag import InvalidArgumentError, MatryoshkaStore, get_profile, truncate
 from mrl_rag.evaluation import evaluate, load_beir, ndcg_at_k
 from mrl_rag.models import WORDLLAMA, wordllama_embedder, wordllama_files, wordllama_model
 
@@ -72,6 +72,15 @@ def test_profile_and_offline_loading(wordllama_folder: Path) -> None:
     assert (wordllama_folder / "modules.json").stat().st_mtime_ns == stamp
     with pytest.raises(Exception, match="not a dimension"):
         embedder.embed_query("dolls", dim=100)
+
+
+def test_a_folder_that_is_not_a_model_is_never_overwritten(tmp_path: Path) -> None:
+    keep = tmp_path / "my-models"
+    (keep / "other").mkdir(parents=True)
+    (keep / "other" / "weights.bin").write_bytes(b"precious")
+    with pytest.raises(InvalidArgumentError, match="left untouched"):
+        wordllama_model(keep)
+    assert (keep / "other" / "weights.bin").read_bytes() == b"precious"
 
 
 def _scifact() -> Path:

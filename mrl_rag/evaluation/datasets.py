@@ -249,6 +249,7 @@ def cached_encode(
 
     cache_dir = Path(cache_dir)
     key = hashlib.sha256(json.dumps(embedder.profile.to_dict(), sort_keys=True).encode())
+    key.update(repr(embedder.encoder).encode())  # the backend: a model's path or a server
     key.update(input_type.encode())
     cache_dir.mkdir(parents=True, exist_ok=True)
     parts = []

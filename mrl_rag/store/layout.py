@@ -10,6 +10,7 @@ renames or adopts a collection without that mark, whatever its name.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -74,6 +75,9 @@ def profile_metadata(profile: ModelProfile, fmt: str, dtype: str) -> dict[str, A
         META + "query_prefix": profile.query_prefix,
         META + "document_prefix": profile.document_prefix,
         META + "pre_truncation": profile.pre_truncation,
+        # What the model's encode is told for documents (jina's task): it changes the
+        # stored vectors. Stores made before this key count as "[]" (none).
+        META + "document_options": json.dumps([list(pair) for pair in profile.document_options]),
         META + "profile_schema": PROFILE_SCHEMA_VERSION,
         META + "store_version": STORE_FORMAT_VERSION,
         META + "format": fmt,
@@ -90,6 +94,7 @@ def stored_profile(collection: Collection) -> ModelProfile:
         query_prefix=str(meta.get(META + "query_prefix") or ""),
         document_prefix=str(meta.get(META + "document_prefix") or ""),
         pre_truncation=meta.get(META + "pre_truncation") or "none",
+        document_options=json.loads(str(meta.get(META + "document_options") or "[]")),
         source=f"the metadata of collection {collection.name!r}",
     )
 
@@ -188,11 +193,12 @@ def check_compatible(
                     else "Open it with full_vectors='auto' or 'chroma'."
                 )
             )
-        if stored.get(key) != value and key != META + "full_dtype":
+        held = stored.get(key, "[]" if key == META + "document_options" else None)
+        if held != value and key != META + "full_dtype":
             name = key.removeprefix(META)
             raise StoreMismatchError(
                 f"Collection {collection.name!r} was built with {name}="
-                f"{stored.get(key)!r}, but this store has {name}={value!r}. Mixing them "
+                f"{held!r}, but this store has {name}={value!r}. Mixing them "
                 "would silently compare incompatible vectors; open it with the same "
                 "model and settings, or use another collection."
             )

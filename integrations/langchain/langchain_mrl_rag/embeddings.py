@@ -8,7 +8,7 @@ from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from langchain_mrl_rag.encoder import LangChainEncoder
-from mrl_rag import MatryoshkaEmbedder
+from mrl_rag import ArgumentTypeError, MatryoshkaEmbedder
 
 #: The fields passed to :class:`mrl_rag.MatryoshkaEmbedder` under their own names.
 _EMBEDDER_OPTIONS = {
@@ -72,6 +72,14 @@ class MatryoshkaEmbeddings(BaseModel, Embeddings):
     @model_validator(mode="after")
     def _load(self) -> MatryoshkaEmbeddings:
         if self.embedder is not None:
+            ignored = sorted(
+                self.model_fields_set & (_EMBEDDER_OPTIONS - {"dim"} | {"show_progress"})
+            )
+            if ignored:
+                raise ArgumentTypeError(
+                    f"{', '.join(ignored)} configure a model loaded here, but an embedder was "
+                    "given: set them on the MatryoshkaEmbedder (or its profile) instead."
+                )
             self._embedder = self.embedder
             if self.dim is not None:
                 self._embedder.resolve_dim(self.dim)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from langchain_core.embeddings import Embeddings
 
-from mrl_rag import ArgumentTypeError
+from mrl_rag import ArgumentTypeError, InvalidArgumentError
 from mrl_rag.encoders import InputType, with_prompt
 
 
@@ -41,9 +40,9 @@ class LangChainEncoder:
 
     Args:
         embeddings: The LangChain embeddings object. Configure it to return
-            the model's full dimension (for example leave Cohere's and
-            Voyage's ``output_dimension`` unset) and no prompt of its own if
-            the profile adds prefixes.
+            the model's full dimension (Voyage: ``output_dimension=2048``, the
+            registered profile's full size) and no prompt of its own if the
+            profile adds prefixes.
         model_name: The name the model's mrl-rag profile is registered under;
             by default the object's ``model`` or ``model_name`` field.
         full_dim: The model's full dimension, if known (otherwise the profile
@@ -83,6 +82,7 @@ class LangChainEncoder:
         **options: Any,
     ) -> npt.NDArray[np.float32]:
         """Full vectors from the provider: ``embed_query`` per query, ``embed_documents``."""
+        _refuse_options(options)
         batch = with_prompt(texts, prompt)
         if input_type == "query":
             return np.asarray([self.embeddings.embed_query(t) for t in batch], dtype=np.float32)
@@ -97,8 +97,20 @@ class LangChainEncoder:
         **options: Any,
     ) -> npt.NDArray[np.float32]:
         """:meth:`encode` through the provider's own async methods."""
+        _refuse_options(options)
         batch = with_prompt(texts, prompt)
         if input_type == "query":
-            rows = await asyncio.gather(*(self.embeddings.aembed_query(t) for t in batch))
+            # One at a time, as the sync path: thousands of queries at once would be
+            # thousands of concurrent provider requests.
+            rows = [await self.embeddings.aembed_query(t) for t in batch]
             return np.asarray(rows, dtype=np.float32)
         return np.asarray(await self.embeddings.aembed_documents(batch), dtype=np.float32)
+
+
+def _refuse_options(options: dict[str, Any]) -> None:
+    if options:
+        raise InvalidArgumentError(
+            f"The profile sets model options {options!r}, which a provider object "
+            "cannot take per call: configure the task on the provider object, and pass "
+            "profile=profile.replace(query_options={}, document_options={})."
+        )

@@ -8,7 +8,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.embeddings.mrl_rag.encoder import LlamaIndexEncoder
 
-from mrl_rag import InvalidArgumentError, MatryoshkaEmbedder
+from mrl_rag import ArgumentTypeError, InvalidArgumentError, MatryoshkaEmbedder
 
 
 class MatryoshkaEmbedding(BaseEmbedding):
@@ -44,6 +44,15 @@ class MatryoshkaEmbedding(BaseEmbedding):
 
     def __init__(self, *, embedder: MatryoshkaEmbedder | None = None, **kwargs: Any) -> None:
         if embedder is not None:
+            ignored = sorted(
+                kwargs.keys()
+                & {"profile", "query_prefix", "text_prefix", "device", "trust_remote_code"}
+            )
+            if ignored:
+                raise ArgumentTypeError(
+                    f"{', '.join(ignored)} configure a model loaded here, but an embedder was "
+                    "given: set them on the MatryoshkaEmbedder (or its profile) instead."
+                )
             kwargs.setdefault("model_name", embedder.profile.name)
         super().__init__(**kwargs)
         if embedder is None and self.model_name == "unknown":

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from mrl_rag import ArgumentTypeError
+from mrl_rag import ArgumentTypeError, InvalidArgumentError
 from mrl_rag.encoders import InputType, with_prompt
 
 
@@ -78,6 +78,7 @@ class LlamaIndexEncoder:
         **options: Any,
     ) -> npt.NDArray[np.float32]:
         """Full vectors from the provider, queries one by one, documents in batches."""
+        _refuse_options(options)
         batch = with_prompt(texts, prompt)
         if input_type == "query":
             rows = [self.embed_model.get_query_embedding(t) for t in batch]
@@ -94,9 +95,19 @@ class LlamaIndexEncoder:
         **options: Any,
     ) -> npt.NDArray[np.float32]:
         """:meth:`encode` through the provider's own async methods."""
+        _refuse_options(options)
         batch = with_prompt(texts, prompt)
         if input_type == "query":
             rows = [await self.embed_model.aget_query_embedding(t) for t in batch]
         else:
             rows = await self.embed_model.aget_text_embedding_batch(batch)
         return np.asarray(rows, dtype=np.float32)
+
+
+def _refuse_options(options: dict[str, Any]) -> None:
+    if options:
+        raise InvalidArgumentError(
+            f"The profile sets model options {options!r}, which a provider object "
+            "cannot take per call: configure the task on the provider object, and pass "
+            "profile=profile.replace(query_options={}, document_options={})."
+        )
