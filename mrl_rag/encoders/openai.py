@@ -452,9 +452,8 @@ class OpenAICompatibleEncoder:
         ``input_type`` is not sent: the OpenAI wire format has no such field,
         so queries and documents differ only by their prompt, and a profile's
         model options (jina's ``task``) cannot be sent: they are refused. Batches
-        run in a
-        thread pool over the encoder's pooled ``httpx.Client``; the first
-        failing batch stops those not yet started.
+        run in a thread pool over the encoder's pooled ``httpx.Client``; the
+        first failing batch stops those not yet started.
 
         Raises:
             InvalidTextError: If ``texts`` is not a list of non-empty strings.
