@@ -24,6 +24,7 @@ wrong folder and then tries the network.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -54,14 +55,14 @@ def wordllama_files() -> tuple[Path, Path]:
     Raises:
         DataNotFoundError: If ``wordllama`` is not installed or lacks the files.
     """
-    try:
-        import wordllama
-    except ImportError:
+    # Found, not imported: importing wordllama configures the root logger to INFO.
+    spec = importlib.util.find_spec("wordllama")
+    if spec is None or not spec.submodule_search_locations:
         raise DataNotFoundError(
             "The wordllama package is not installed: pip install wordllama (it ships "
             "the model's files; nothing is downloaded at run time)."
-        ) from None
-    root = Path(wordllama.__file__).parent
+        )
+    root = Path(next(iter(spec.submodule_search_locations)))
     weights, tokenizer = root.joinpath(*_WEIGHTS), root.joinpath(*_TOKENIZER)
     for path in (weights, tokenizer):
         if not path.is_file():
