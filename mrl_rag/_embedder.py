@@ -384,10 +384,7 @@ class MatryoshkaEmbedder:
         self, texts: Sequence[str], *, input_type: InputType = "document"
     ) -> npt.NDArray[np.float32]:
         """:meth:`encode` for asyncio: the backend's own async path where it has one."""
-        batch = check_texts(texts)
-        if not batch:
-            return np.zeros((0, self.full_dim), dtype=np.float32)
-        return truncate(await self._araw(batch, input_type), self.full_dim)
+        return await self._aembed(texts, input_type, self.full_dim)
 
     def _embed(
         self, texts: Sequence[str], input_type: InputType, dim: int
@@ -397,6 +394,15 @@ class MatryoshkaEmbedder:
         if not batch:
             return np.zeros((0, dim), dtype=np.float32)
         return self._cut(self._raw(batch, input_type), dim)
+
+    async def _aembed(
+        self, texts: Sequence[str], input_type: InputType, dim: int
+    ) -> npt.NDArray[np.float32]:
+        """:meth:`_embed` through the backend's async path."""
+        batch = check_texts(texts)
+        if not batch:
+            return np.zeros((0, dim), dtype=np.float32)
+        return self._cut(await self._araw(batch, input_type), dim)
 
     def embed_documents(
         self, texts: Sequence[str], dim: int | None = None
@@ -442,11 +448,7 @@ class MatryoshkaEmbedder:
         self, texts: Sequence[str], dim: int | None = None
     ) -> npt.NDArray[np.float32]:
         """:meth:`embed_documents` for asyncio."""
-        target = self.resolve_dim(dim)
-        batch = check_texts(texts)
-        if not batch:
-            return np.zeros((0, target), dtype=np.float32)
-        return self._cut(await self._araw(batch, "document"), target)
+        return await self._aembed(texts, "document", self.resolve_dim(dim))
 
     async def aembed_query(self, text: str, dim: int | None = None) -> npt.NDArray[np.float32]:
         """:meth:`embed_query` for asyncio."""

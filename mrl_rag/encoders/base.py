@@ -18,13 +18,15 @@ endpoints through their own well-kept clients.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Encoder", "InputType", "with_prompt"]
+from mrl_rag._errors import InvalidArgumentError
+
+__all__ = ["Encoder", "InputType", "refuse_options", "with_prompt"]
 
 #: What a text is embedded as: a search query, or a document to be found.
 InputType = Literal["query", "document"]
@@ -87,3 +89,16 @@ class Encoder(Protocol):
 def with_prompt(texts: Sequence[str], prompt: str) -> list[str]:
     """``texts`` with ``prompt`` put before each, for backends that take plain strings."""
     return [prompt + text for text in texts] if prompt else list(texts)
+
+
+def refuse_options(options: Mapping[str, Any], *, why: str) -> None:
+    """Refuse a profile's model options in a backend that cannot pass them on.
+
+    Dropping them would embed with the wrong task silently; ``why`` says what to
+    do instead.
+
+    Raises:
+        InvalidArgumentError: If ``options`` is not empty.
+    """
+    if options:
+        raise InvalidArgumentError(f"The profile sets model options {dict(options)!r}; {why}")

@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from mrl_rag._errors import ArgumentTypeError, InvalidArgumentError, RemoteEmbeddingError
 from mrl_rag._validation import check_count, check_positive_number, check_texts
-from mrl_rag.encoders.base import InputType, with_prompt
+from mrl_rag.encoders.base import InputType, refuse_options, with_prompt
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "OpenAICompatibleEncoder"]
 
@@ -43,6 +43,12 @@ __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "OpenAICompatibleEncoder"]
 #: model) is about 16 MiB, a quarter of the cap, while a broken or hostile server
 #: cannot make the client hold gigabytes.
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 2**20
+
+
+_NO_OPTIONS = (
+    "the OpenAI embeddings format cannot carry them. Use the provider's own client "
+    "(wrapped with LangChainEncoder or LlamaIndexEncoder), or a profile without them."
+)
 
 
 class _RetryableError(Exception):
@@ -460,7 +466,7 @@ class OpenAICompatibleEncoder:
             RemoteEmbeddingError: If the server fails after the retries, refuses
                 the request, or answers something unusable or too large.
         """
-        _refuse_options(options)
+        refuse_options(options, why=_NO_OPTIONS)
         batches = self._batches(texts, prompt)
         if not batches:
             return self._empty()
@@ -487,7 +493,7 @@ class OpenAICompatibleEncoder:
         Uses the running loop's pooled ``httpx.AsyncClient``; the first failing
         batch cancels the others.
         """
-        _refuse_options(options)
+        refuse_options(options, why=_NO_OPTIONS)
         batches = self._batches(texts, prompt)
         if not batches:
             return self._empty()
@@ -507,15 +513,6 @@ class OpenAICompatibleEncoder:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         return np.concatenate(results)
-
-
-def _refuse_options(options: Mapping[str, Any]) -> None:
-    if options:
-        raise InvalidArgumentError(
-            f"This model's profile sets encode options {options!r}, which the OpenAI "
-            "embeddings format cannot carry. Use the provider's own client (wrapped with "
-            "LangChainEncoder or LlamaIndexEncoder), or a profile without them."
-        )
 
 
 async def _closed_at_loop_shutdown(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
 from langchain_core.embeddings import Embeddings
 
-from mrl_rag import ArgumentTypeError, InvalidArgumentError
-from mrl_rag.encoders import InputType, with_prompt
+from mrl_rag import ArgumentTypeError
+from mrl_rag.encoders import ProviderEncoder
 
 
-class LangChainEncoder:
+class LangChainEncoder(ProviderEncoder):
     """Wraps a LangChain ``Embeddings`` (Ollama, Cohere, Voyage, Bedrock, ...) as an encoder.
 
     The provider embeds at full size; :class:`mrl_rag.MatryoshkaEmbedder`
@@ -73,44 +68,14 @@ class LangChainEncoder:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({type(self.embeddings).__name__}, {self.model_name!r})"
 
-    def encode(
-        self,
-        texts: Sequence[str],
-        *,
-        input_type: InputType = "document",
-        prompt: str = "",
-        **options: Any,
-    ) -> npt.NDArray[np.float32]:
-        """Full vectors from the provider: ``embed_query`` per query, ``embed_documents``."""
-        _refuse_options(options)
-        batch = with_prompt(texts, prompt)
-        if input_type == "query":
-            return np.asarray([self.embeddings.embed_query(t) for t in batch], dtype=np.float32)
-        return np.asarray(self.embeddings.embed_documents(batch), dtype=np.float32)
+    def _embed_query(self, text: str) -> list[float]:
+        return self.embeddings.embed_query(text)
 
-    async def aencode(
-        self,
-        texts: Sequence[str],
-        *,
-        input_type: InputType = "document",
-        prompt: str = "",
-        **options: Any,
-    ) -> npt.NDArray[np.float32]:
-        """:meth:`encode` through the provider's own async methods."""
-        _refuse_options(options)
-        batch = with_prompt(texts, prompt)
-        if input_type == "query":
-            # One at a time, as the sync path: thousands of queries at once would be
-            # thousands of concurrent provider requests.
-            rows = [await self.embeddings.aembed_query(t) for t in batch]
-            return np.asarray(rows, dtype=np.float32)
-        return np.asarray(await self.embeddings.aembed_documents(batch), dtype=np.float32)
+    def _embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embeddings.embed_documents(texts)
 
+    async def _aembed_query(self, text: str) -> list[float]:
+        return await self.embeddings.aembed_query(text)
 
-def _refuse_options(options: dict[str, Any]) -> None:
-    if options:
-        raise InvalidArgumentError(
-            f"The profile sets model options {options!r}, which a provider object "
-            "cannot take per call: configure the task on the provider object, and pass "
-            "profile=profile.replace(query_options={}, document_options={})."
-        )
+    async def _aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return await self.embeddings.aembed_documents(texts)

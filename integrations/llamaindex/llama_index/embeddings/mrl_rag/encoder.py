@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from mrl_rag import ArgumentTypeError, InvalidArgumentError
-from mrl_rag.encoders import InputType, with_prompt
+from mrl_rag import ArgumentTypeError
+from mrl_rag.encoders import ProviderEncoder
 
 
-class LlamaIndexEncoder:
+class LlamaIndexEncoder(ProviderEncoder):
     """Wraps a LlamaIndex ``BaseEmbedding`` (Ollama, Cohere, Voyage, Bedrock, ...) as an encoder.
 
     The provider embeds at full size; :class:`mrl_rag.MatryoshkaEmbedder`
@@ -69,45 +64,14 @@ class LlamaIndexEncoder:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({type(self.embed_model).__name__}, {self.model_name!r})"
 
-    def encode(
-        self,
-        texts: Sequence[str],
-        *,
-        input_type: InputType = "document",
-        prompt: str = "",
-        **options: Any,
-    ) -> npt.NDArray[np.float32]:
-        """Full vectors from the provider, queries one by one, documents in batches."""
-        _refuse_options(options)
-        batch = with_prompt(texts, prompt)
-        if input_type == "query":
-            rows = [self.embed_model.get_query_embedding(t) for t in batch]
-        else:
-            rows = self.embed_model.get_text_embedding_batch(batch)
-        return np.asarray(rows, dtype=np.float32)
+    def _embed_query(self, text: str) -> list[float]:
+        return self.embed_model.get_query_embedding(text)
 
-    async def aencode(
-        self,
-        texts: Sequence[str],
-        *,
-        input_type: InputType = "document",
-        prompt: str = "",
-        **options: Any,
-    ) -> npt.NDArray[np.float32]:
-        """:meth:`encode` through the provider's own async methods."""
-        _refuse_options(options)
-        batch = with_prompt(texts, prompt)
-        if input_type == "query":
-            rows = [await self.embed_model.aget_query_embedding(t) for t in batch]
-        else:
-            rows = await self.embed_model.aget_text_embedding_batch(batch)
-        return np.asarray(rows, dtype=np.float32)
+    def _embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_model.get_text_embedding_batch(texts)
 
+    async def _aembed_query(self, text: str) -> list[float]:
+        return await self.embed_model.aget_query_embedding(text)
 
-def _refuse_options(options: dict[str, Any]) -> None:
-    if options:
-        raise InvalidArgumentError(
-            f"The profile sets model options {options!r}, which a provider object "
-            "cannot take per call: configure the task on the provider object, and pass "
-            "profile=profile.replace(query_options={}, document_options={})."
-        )
+    async def _aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return await self.embed_model.aget_text_embedding_batch(texts)
