@@ -9,17 +9,25 @@ folder to rebuild it), from the same synthetic 768-d Matryoshka-like vectors:
 - ``funnel``: a :class:`MatryoshkaStore` with default settings (search dim 128,
   shortlist 100, float32 full vectors in the local format);
 - ``funnel16``: the same with ``full_dtype="float16"``, served with the full
-  vectors hot (``keep_full_vectors="memory"``) and cold (``"disk"``);
+  vectors hot (``keep_full_vectors="memory"``) and cold (``"disk"``); built with
+  ``chroma_texts=False`` (texts only in the local files: the lean ingest), which
+  its search path does not see (the local format reads texts from its files
+  either way). Sizes built before this option was used say so in their
+  ``<side>.json``;
 - ``remote``: a ``chroma``-format funnel in the plain collection's folder, for
   the client-server rows (``chroma run`` serves that folder).
 
 Then it measures, side by side in one process, in A B B A order over
 ``--rounds`` rounds: p50/p95 latency of every side, recall@10 against exact
 full-dimension search, Chroma alone at the funnel's ``n_results`` (the floor of
-any funnel on Chroma, and the rerank's overhead above it), batched search of
-100 queries against one at a time, and the same over ``chroma run``. Memory is
-measured in a fresh process per side after serving every query: anonymous RSS
-and file-backed RSS separately, and the full-vector bytes.
+any funnel on Chroma, and the rerank's overhead above it) and at ``n_results=10``
+(the least any first stage can ask), batched search of 100 queries against one
+at a time, and the same over ``chroma run``, with its floor: the first stage
+alone plus a ``get`` of the 10 winners alone (the two calls a search that
+answers from what the server holds must make). Memory is measured in a fresh
+process per side after serving every query: anonymous RSS and file-backed RSS
+separately, and the full-vector bytes; Chroma alone holding the first stage is
+its floor.
 
 Results go to ``<work>/results.json`` (one entry per size, merged across runs),
 a Markdown table (``--table``) and a PNG chart of each ratio against N
@@ -112,7 +120,8 @@ def build(where: Path, kinds: list[str], docs: np.ndarray) -> dict[str, dict[str
     targets: dict[str, Any] = {}
     options: dict[str, dict[str, Any]] = {
         "funnel": {},
-        "funnel16": {"full_dtype": "float16"},
+        # float16, and texts only in the local files: the lean configuration for ingest
+        "funnel16": {"full_dtype": "float16", "chroma_texts": False},
         "remote": {"full_vectors": "chroma"},  # in the plain folder, for `chroma run`
     }
     for kind in todo:
@@ -151,7 +160,11 @@ def build(where: Path, kinds: list[str], docs: np.ndarray) -> dict[str, dict[str
             targets[kind].close()
     for kind in todo:
         folder = where / ("plain" if kind == "remote" else kind)
-        done[kind] = {"ingest_s": seconds[kind], "disk_bytes": float(folder_bytes(folder))}
+        done[kind] = {
+            "ingest_s": seconds[kind],
+            "disk_bytes": float(folder_bytes(folder)),
+            "options": options.get(kind, {}),
+        }
         (where / f"{kind}.json").write_text(json.dumps(done[kind]))
     return done
 
@@ -197,15 +210,19 @@ def embedded_sides(
     cold16 = open_side("funnel16", where, keep_full_vectors="disk")
     dim = funnel.search_dim
 
-    def floor(q: np.ndarray) -> list[int]:
-        got = funnel.collection.query(
-            query_embeddings=[truncate(q, dim)], n_results=DEFAULT_SHORTLIST, include=["distances"]
-        )
-        return [int(i) for i in got["ids"][0][:10]]
+    def floor(n_results: int) -> Callable[[np.ndarray], list[int]]:
+        def search(q: np.ndarray) -> list[int]:
+            got = funnel.collection.query(
+                query_embeddings=[truncate(q, dim)], n_results=n_results, include=["distances"]
+            )
+            return [int(i) for i in got["ids"][0][:10]]
+
+        return search
 
     return {
         "plain": plain_search(plain),
-        "floor": floor,
+        "floor": floor(DEFAULT_SHORTLIST),
+        "floor10": floor(10),  # the least any first stage on Chroma can ask
         "funnel": funnel_search(funnel),
         "funnel16_hot": funnel_search(hot16),
         "funnel16_cold": funnel_search(cold16),
@@ -258,12 +275,26 @@ def rss() -> dict[str, float]:
 def serve_memory(where: Path, side: str) -> None:
     """In a fresh process: open one side, answer every query, print its memory."""
     queries = np.load(where / "queries.npy")
-    import chromadb  # noqa: F401 - the imports' own memory is the baseline
+    import chromadb  # the imports' own memory is the baseline
 
     import mrl_rag  # noqa: F401
 
     base = rss()
     kind, _, mode = side.partition("_")
+    if kind == "floor":  # Chroma alone, holding the funnel's first stage: its memory floor
+        from mrl_rag import DEFAULT_SHORTLIST, truncate
+
+        collection = chromadb.PersistentClient(path=str(where / "funnel")).get_collection("funnel")
+        dim = int((collection.metadata or {})["mrl:search_dim"])
+        for q in queries:
+            collection.query(
+                query_embeddings=[truncate(q, dim)],
+                n_results=DEFAULT_SHORTLIST,
+                include=["distances"],
+            )
+        after = rss()
+        print(json.dumps({k: after[k] - base[k] for k in after}))
+        return
     opened = open_side(kind, where, **({"keep_full_vectors": "disk"} if mode == "cold" else {}))
     if kind == "plain":
         search = plain_search(opened)
@@ -310,7 +341,7 @@ def chroma_server(folder: Path) -> Iterator[tuple[str, int]]:
 def server_rows(where: Path, queries: np.ndarray, truth: np.ndarray, rounds: int) -> dict:
     import chromadb
 
-    from mrl_rag import MatryoshkaStore
+    from mrl_rag import DEFAULT_SHORTLIST, MatryoshkaStore, truncate
 
     with chroma_server(where / "plain") as (host, port):
         client = chromadb.HttpClient(host=host, port=port)
@@ -322,11 +353,28 @@ def server_rows(where: Path, queries: np.ndarray, truth: np.ndarray, rounds: int
         cold = MatryoshkaStore(
             profile=profile(), client=client, collection="remote", keep_full_vectors="disk"
         )
+        first = client.get_collection("remote")
+        winners = {q.tobytes(): [str(i) for i in t] for q, t in zip(queries, truth, strict=True)}
+
+        def server_floor(q: np.ndarray) -> list[int]:  # the first stage alone, ids and distances
+            got = first.query(
+                query_embeddings=[truncate(q, hot.search_dim)],
+                n_results=DEFAULT_SHORTLIST,
+                include=["distances"],
+            )
+            return [int(i) for i in got["ids"][0][:10]]
+
+        def server_get(q: np.ndarray) -> list[int]:  # the winners' records alone
+            got = first.get(ids=winners[q.tobytes()], include=["documents", "metadatas"])
+            return [int(i) for i in got["ids"]]
+
         runs = timed_rounds(
             {
                 "server_plain": plain_search(plain),
                 "server_funnel_hot": funnel_search(hot),
                 "server_funnel_cold": funnel_search(cold),
+                "server_floor": server_floor,
+                "server_get": server_get,
             },
             queries,
             rounds,
@@ -364,7 +412,7 @@ def measure(n: int, work: Path, queries_n: int, rounds: int, server_max: int) ->
         store.close()  # the memory probes open the folders in processes of their own
     print("  latency measured", flush=True)
     memory = {}
-    for side in ("plain", "funnel", "funnel16", "funnel16_cold"):
+    for side in ("plain", "funnel", "funnel16", "funnel16_cold", "floor"):
         out = subprocess.run(
             [sys.executable, __file__, "--serve-memory", side, "--work", str(where)],
             capture_output=True,
@@ -395,6 +443,7 @@ def ratios(r: dict) -> dict[str, float]:
         "embedded_p50_f16": runs["funnel16_hot"]["p50_ms"] / runs["plain"]["p50_ms"],
         "cold_p50": runs["funnel16_cold"]["p50_ms"] / runs["plain"]["p50_ms"],
         "rerank_overhead_ms": runs["funnel"]["p50_ms"] - runs["floor"]["p50_ms"],
+        "floor_p50": runs["floor"]["p50_ms"] / runs["plain"]["p50_ms"],
         "recall_gap": runs["funnel"]["recall"] - runs["plain"]["recall"],
         "hot_memory": served("funnel16") / served("plain"),
         "hot_memory_f32": served("funnel") / served("plain"),
@@ -403,8 +452,19 @@ def ratios(r: dict) -> dict[str, float]:
         "disk": builds["funnel"]["disk_bytes"] / builds["plain"]["disk_bytes"],
         "batch_speedup": runs["batch"]["batch_qps"] / runs["batch"]["one_qps"],
     }
+    if "floor10" in runs:
+        out["floor10_p50"] = runs["floor10"]["p50_ms"] / runs["plain"]["p50_ms"]
+    if "floor" in mem:
+        out["floor_memory"] = served("floor") / served("plain")
+    lean = builds.get("funnel16", {})
+    if lean.get("options", {}).get("chroma_texts") is False:
+        out["ingest_lean"] = lean["ingest_s"] / builds["plain"]["ingest_s"]
     if "server" in r:
         s = r["server"]
+        if "server_floor" in s:
+            out["server_floor"] = (s["server_floor"]["p50_ms"] + s["server_get"]["p50_ms"]) / s[
+                "server_plain"
+            ]["p50_ms"]
         out["server_p50"] = s["server_funnel_hot"]["p50_ms"] / s["server_plain"]["p50_ms"]
         out["server_p50_cold"] = s["server_funnel_cold"]["p50_ms"] / s["server_plain"]["p50_ms"]
         out["server_recall_gap"] = s["server_funnel_hot"]["recall"] - s["server_plain"]["recall"]
@@ -436,11 +496,16 @@ def table(results: dict[str, dict]) -> str:
 
     row("plain Chroma, p50 / p95, recall@10", ms("plain"))
     row("Chroma alone at 128-d, n_results 100 (floor)", ms("floor"))
+    row("Chroma alone at 128-d, n_results 10 (least a first stage asks)", ms("floor10"))
     row("funnel, defaults (128-d, shortlist 100, float32)", ms("funnel"))
     row("funnel, float16 hot", ms("funnel16_hot"))
     row("funnel, float16 cold (disk)", ms("funnel16_cold"))
     row(
         "**funnel p50 / plain** (target <= 0.75)", lambda r: f"**{ratios(r)['embedded_p50']:.2f}x**"
+    )
+    row(
+        "floor p50 / plain: n_results 100, 10",
+        lambda r: f"{ratios(r)['floor_p50']:.2f}x, {ratios(r)['floor10_p50']:.2f}x",
     )
     row("recall@10, funnel - plain (target >= -0.005)", lambda r: f"{ratios(r)['recall_gap']:+.3f}")
     row("rerank above the floor, p50", lambda r: f"{ratios(r)['rerank_overhead_ms']:.2f} ms")
@@ -462,6 +527,7 @@ def table(results: dict[str, dict]) -> str:
         ("funnel", "funnel float32 hot"),
         ("funnel16", "funnel float16 hot (target <= 0.65)"),
         ("funnel16_cold", "funnel float16 cold (target <= 0.30)"),
+        ("floor", "Chroma alone at 128-d (floor)"),
     ):
         row(f"serving RSS: {label}", lambda r, side=side: memory(r, side))
     row(
@@ -476,6 +542,12 @@ def table(results: dict[str, dict]) -> str:
         lambda r: (
             f"{r['builds']['plain']['ingest_s']:.0f} s, "
             f"{r['builds']['funnel']['ingest_s']:.0f} s (**{ratios(r)['ingest']:.2f}x**)"
+        ),
+    )
+    row(
+        "ingest: funnel float16, texts only in local files (`chroma_texts=False`)",
+        lambda r: (
+            f"{r['builds']['funnel16']['ingest_s']:.0f} s (**{ratios(r)['ingest_lean']:.2f}x**)"
         ),
     )
     row(
@@ -494,6 +566,12 @@ def table(results: dict[str, dict]) -> str:
             f"**{ratios(r)['server_p50']:.2f}x** (per-query vectors "
             f"{ratios(r)['server_p50_cold']:.2f}x)"
         ),
+    )
+    row("over `chroma run`: first stage alone (ids, distances)", ms("server_floor", "server"))
+    row("over `chroma run`: get of the 10 winners alone", ms("server_get", "server"))
+    row(
+        "server floor: first stage + get of winners, / plain",
+        lambda r: f"{ratios(r)['server_floor']:.2f}x",
     )
     row(
         "replica: records, fill time, bytes",
@@ -515,20 +593,26 @@ def chart(results: dict[str, dict], path: Path) -> None:
     sizes = sorted(results, key=int)
     xs = [int(n) for n in sizes]
     series = [
-        ("embedded_p50", "p50 latency, embedded", "C0"),
-        ("server_p50", "p50 latency, over chroma run", "C1"),
-        ("hot_memory", "serving memory, float16 hot", "C2"),
-        ("cold_memory", "serving memory, float16 cold", "C3"),
-        ("ingest", "ingest time", "C4"),
+        ("embedded_p50", "p50 latency, embedded", "C0", "-"),
+        ("floor_p50", "  its floor: Chroma alone at the first stage", "C0", "--"),
+        ("server_p50", "p50 latency, over chroma run", "C1", "-"),
+        ("server_floor", "  its floor: first stage + get of winners", "C1", "--"),
+        ("hot_memory", "serving memory, float16 hot", "C2", "-"),
+        ("cold_memory", "serving memory, float16 cold", "C3", "-"),
+        ("ingest", "ingest time", "C4", "-"),
+        ("ingest_lean", "ingest time, chroma_texts=False", "C4", "--"),
     ]
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for key, label, colour in series:
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for key, label, colour, style in series:
         points = [(x, ratios(results[n]).get(key)) for x, n in zip(xs, sizes, strict=True)]
         points = [(x, y) for x, y in points if y is not None]
         if points:
             x, y = zip(*points, strict=True)
-            ax.plot(x, y, marker="o", color=colour, label=f"{label} (target {TARGETS[key]})")
-            ax.axhline(TARGETS[key], color=colour, linestyle=":", linewidth=1)
+            target = TARGETS.get(key)
+            text = f"{label} (target {target})" if target is not None else label
+            ax.plot(x, y, marker="o", color=colour, linestyle=style, label=text)
+            if target is not None:
+                ax.axhline(target, color=colour, linestyle=":", linewidth=1)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_xticks(xs, [f"{x:,}" for x in xs])

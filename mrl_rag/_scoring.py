@@ -43,6 +43,9 @@ def top_k(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
     k = min(k, n)
     if k <= 0:
         return np.zeros((*scores.shape[:-1], 0), dtype=np.intp)
+    if scores.ndim == 1:  # one query (every rerank): plain indexing, no broadcasting
+        part = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
+        return part[np.lexsort((part, -scores[part]))]
     if k < n:
         part = np.argpartition(-scores, k - 1, axis=-1)[..., :k]
     else:

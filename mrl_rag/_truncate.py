@@ -7,6 +7,8 @@ same thing: the first ``dim`` components, rescaled to unit L2 norm.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -55,6 +57,11 @@ def truncate(vectors: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
     # float64 for the arithmetic: in float32, squares of tiny components underflow and
     # the "unit" vector would be off by a visible amount (found by the property tests).
     prefix = array[..., :dim].astype(np.float64)
+    if prefix.ndim == 1:  # one query vector: the search path's case, in fewer steps
+        norm = math.sqrt(prefix @ prefix)
+        if norm > 0:
+            prefix /= norm
+        return prefix.astype(np.float32)
     norms = np.linalg.norm(prefix, axis=-1, keepdims=True)
     np.divide(prefix, norms, out=prefix, where=norms > 0)
     return prefix.astype(np.float32)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import mmap
 import os
@@ -574,8 +575,9 @@ class LocalFullVectors:
         search hashes only the ids it has not met yet.
         """
         view = self._latest()
-        known = view.positions.get
-        pos = np.fromiter((known(i, -1) for i in ids), dtype=np.intp, count=len(ids))
+        pos = np.fromiter(
+            map(view.positions.get, ids, itertools.repeat(-1)), dtype=np.intp, count=len(ids)
+        )
         new = np.flatnonzero(pos < 0)
         if len(new):
             fresh = [ids[i] for i in new.tolist()]

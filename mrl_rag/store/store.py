@@ -1398,7 +1398,7 @@ class MatryoshkaStore:
             winners = sorted({hits[q][0][i] for q, (pos, _, _) in enumerate(ranked) for i in pos})
             if not winners:
                 return [[] for _ in hits]
-            found = col.get(ids=winners, include=["embeddings", "metadatas", "documents"])
+            found = col.get(ids=winners, include=["metadatas", "documents"])
             by_id = {record_id: n for n, record_id in enumerate(found["ids"])}
             stored = self._chroma_format.raw(found["ids"], found["metadatas"])
             changed = set(winners) - set(by_id)
@@ -1418,7 +1418,11 @@ class MatryoshkaStore:
                     ]
                     out.append(_results(pos, scores, records, dists))
                 return out
-            self._fill_replica(replica, found)
+            # A winner changed since the first stage: refresh it (with the first-stage
+            # vector the replica checks distances against), then rank again.
+            self._fill_replica(
+                replica, col.get(ids=sorted(changed), include=["embeddings", "metadatas"])
+            )
             gone |= set(winners) - set(by_id)
         return None
 
