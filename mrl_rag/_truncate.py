@@ -57,8 +57,8 @@ def truncate(vectors: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
     # float64 for the arithmetic: in float32, squares of tiny components underflow and
     # the "unit" vector would be off by a visible amount (found by the property tests).
     prefix = array[..., :dim].astype(np.float64)
-    if prefix.ndim == 1:  # one query vector: the search path's case, in fewer steps
-        norm = math.sqrt(prefix @ prefix)
+    if prefix.ndim == 1:  # one query vector, the search path's case: fewer steps, same sums
+        norm = math.sqrt(np.add.reduce(prefix * prefix))
         if norm > 0:
             prefix /= norm
         return prefix.astype(np.float32)

@@ -153,11 +153,16 @@ _POSITIONS_KEPT = 1 << 16
 
 
 class _View(NamedTuple):
-    """The live ids of one commit: sorted digests, their entries, positions met."""
+    """The live ids of one commit: sorted digests, their entries, positions met.
+
+    ``index`` points into ``log`` (the committed entries the view was built from)
+    rather than copying the entries: 8 bytes per record instead of 56.
+    """
 
     his: npt.NDArray[np.uint64]
     los: npt.NDArray[np.uint64]
-    entries: npt.NDArray[Any]
+    index: npt.NDArray[np.intp]
+    log: npt.NDArray[Any]
     positions: dict[str, int]
 
 
@@ -486,7 +491,8 @@ class LocalFullVectors:
             if self._pending is not None:
                 raise AssertionError("finish the pending write (recover) before compacting")
             before = self.files_bytes()
-            live = self._latest().entries
+            view = self._latest()
+            live = view.log[view.index]
             live = live[np.argsort(live["row"], kind="stable")]  # keep the rows' order
             copy = self.directory.with_name(self.directory.name + _COPY)
             shutil.rmtree(copy, ignore_errors=True)
@@ -559,7 +565,7 @@ class LocalFullVectors:
             last[:-1] = (his[1:] != his[:-1]) | (los[1:] != los[:-1])
             keep = order[last]
             keep = keep[e["op"][keep] == PUT]
-            view = _View(e["hi"][keep], e["lo"][keep], e[keep], {})
+            view = _View(e["hi"][keep], e["lo"][keep], keep, e, {})
             self._view = view
         return view
 
@@ -585,7 +591,7 @@ class LocalFullVectors:
             pos[new] = found
             if len(view.positions) < _POSITIONS_KEPT:
                 view.positions.update(zip(fresh, found.tolist(), strict=True))
-        return view.entries[pos]
+        return view.log[view.index[pos]]
 
     def _positions(self, view: _View, ids: Sequence[str]) -> npt.NDArray[np.intp]:
         """Positions of ``ids`` in ``view``, found by their digests."""
