@@ -22,6 +22,7 @@ ranked with its previous full vector (docs/funnel.md).
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -102,8 +103,9 @@ class FullVectorReplica:
 
     def lookup(self, ids: Sequence[str]) -> npt.NDArray[np.intp]:
         """Rows of ``ids`` in the replica, ``-1`` where it has none."""
-        get = self._rows.get
-        return np.fromiter((get(i, -1) for i in ids), dtype=np.intp, count=len(ids))
+        return np.fromiter(
+            map(self._rows.get, ids, itertools.repeat(-1)), dtype=np.intp, count=len(ids)
+        )
 
     def disagreeing(
         self,

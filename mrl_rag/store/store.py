@@ -1377,9 +1377,10 @@ class MatryoshkaStore:
             (ids, np.asarray(dists, dtype=np.float32))
             for ids, dists in zip(got["ids"], got["distances"], strict=True)
         ]
+        rows = [replica.lookup(ids) for ids, _ in hits]
         stale: set[str] = set()
-        for (ids, dists), first in zip(hits, firsts, strict=True):
-            bad = replica.disagreeing(replica.lookup(ids), first, dists)
+        for (ids, dists), first, held_rows in zip(hits, firsts, rows, strict=True):
+            bad = replica.disagreeing(held_rows, first, dists)
             stale.update(ids[i] for i in np.flatnonzero(bad).tolist())
         gone: set[str] = set()
         if stale:
@@ -1389,8 +1390,11 @@ class MatryoshkaStore:
         for _ in range(3):
             ranked = []
             for q, (ids, _) in enumerate(hits):
-                keep = [i for i, record_id in enumerate(ids) if record_id not in gone]
-                held = replica.full(replica.lookup([ids[i] for i in keep]))  # a copy
+                if stale or gone:  # records were fetched again or went: look them up again
+                    keep = [i for i, record_id in enumerate(ids) if record_id not in gone]
+                    held = replica.full(replica.lookup([ids[i] for i in keep]))  # a copy
+                else:
+                    keep, held = list(range(len(ids))), replica.full(rows[q])
                 order, scores = (
                     rerank(plan, layout, queries[q], decode_rows(held)) if keep else ([], [])
                 )
@@ -1403,10 +1407,12 @@ class MatryoshkaStore:
             stored = self._chroma_format.raw(found["ids"], found["metadatas"])
             changed = set(winners) - set(by_id)
             for q, (pos, _, used) in enumerate(ranked):  # the rows each score came from
-                for i, mine in zip(pos, used, strict=True):
-                    n = by_id.get(hits[q][0][i])
-                    if n is not None and not np.array_equal(stored[n], mine):
-                        changed.add(hits[q][0][i])
+                mine = [hits[q][0][i] for i in pos]
+                at = [by_id.get(record_id, -1) for record_id in mine]
+                same = (stored[at] == used).all(axis=1) if len(stored) else np.zeros(len(at), bool)
+                changed.update(
+                    r for r, n, ok in zip(mine, at, same, strict=True) if n >= 0 and not ok
+                )
             if not changed:
                 docs, metas = found["documents"], found["metadatas"]
                 out = []
