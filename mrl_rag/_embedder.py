@@ -179,12 +179,27 @@ class MatryoshkaEmbedder:
             )
         return find_profile(name)
 
+    def _probe_dim(self) -> int:
+        """The backend's full dimension, from one embedded text (checked like any answer)."""
+        raw = self._encoder.encode(["dimension probe"], input_type="document", prompt="")
+        try:
+            probe = np.asarray(raw, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            probe, problem = None, str(exc)
+        if probe is None or probe.ndim != 2 or probe.shape[0] != 1 or probe.shape[1] < 1:
+            shape = problem if probe is None else f"shape {probe.shape}"
+            raise ProfileError(
+                f"The backend {self._encoder!r} answered one probe text with {shape}, not "
+                "one vector; it cannot be used as an embedding model."
+            )
+        return int(probe.shape[1])
+
     def _checked_profile(self, resolved: ModelProfile | None) -> ModelProfile:
         """The profile, checked against (or, if none is known, built from) the backend."""
         encoder = self._encoder
         full_dim = encoder.full_dim
         if full_dim is None and resolved is None:
-            full_dim = int(np.asarray(encoder.encode(["dimension probe"])).shape[-1])
+            full_dim = self._probe_dim()
         if resolved is None:
             return profile_from_prompts(
                 encoder.model_name,

@@ -25,7 +25,6 @@ wrong folder and then tries the network.
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mrl_rag._cache import cache_root
 from mrl_rag._errors import DataNotFoundError, InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -71,8 +71,7 @@ def wordllama_files() -> tuple[Path, Path]:
 
 
 def _default_folder() -> Path:
-    cache = os.environ.get("MRL_RAG_CACHE") or Path.home() / ".cache" / "mrl-rag"
-    return Path(cache) / "models" / "word-llama-l2-supercat-256"
+    return cache_root() / "models" / "word-llama-l2-supercat-256"
 
 
 def wordllama_model(folder: str | Path | None = None, *, rebuild: bool = False) -> Path:

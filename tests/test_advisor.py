@@ -149,6 +149,20 @@ def test_label_free_mode_on_a_document_folder(tmp_path, tiny_model_path) -> None
     assert main(["eval", "--model", str(tiny_model_path), "--docs", str(docs)]) == 2
 
 
+def test_vectors_are_cached_under_mrl_rag_cache(tmp_path, tiny_model_path, monkeypatch) -> None:
+    """Without --cache-dir, eval caches its vectors where $MRL_RAG_CACHE says."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, text in enumerate(TEXTS[:20]):
+        (docs / f"{i:02d}.txt").write_text(text)
+    (tmp_path / "queries.txt").write_text("cat dog\ncoffee tea\n")
+    monkeypatch.setenv("MRL_RAG_CACHE", str(tmp_path / "cache"))
+    argv = ["eval", "--model", str(tiny_model_path), "--docs", str(docs)]
+    argv += ["--queries", str(tmp_path / "queries.txt"), "--dims", "16", "--shortlists", "20"]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 0
+    assert list((tmp_path / "cache" / "vectors").glob("*.npy"))
+
+
 def test_cache_resumes_after_a_crash(tmp_path, tiny_model_path) -> None:
     from mrl_rag import MatryoshkaEmbedder
 

@@ -209,6 +209,14 @@ def test_unknown_dimension_is_probed_once_and_checked(in_process) -> None:
         )
 
 
+@pytest.mark.parametrize("answer", [3.5, "vectors", [[]], np.ones((2, 4))])
+def test_a_probe_answer_that_is_not_one_vector_is_an_error(in_process, answer) -> None:
+    encoder = _QueryAwareEncoder(in_process.model)
+    encoder.model_name, encoder.encode = "not-registered", lambda texts, **kw: answer  # type: ignore[method-assign]
+    with pytest.raises(ProfileError, match=r"answered one probe text with .*not one vector"):
+        MatryoshkaEmbedder(encoder)
+
+
 def test_backend_output_of_the_wrong_shape_is_an_error(in_process) -> None:
     encoder = _QueryAwareEncoder(in_process.model)
     encoder.encode = lambda texts, **kw: np.ones((len(texts) + 1, TINY_DIM))  # type: ignore[method-assign]

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mrl_rag._cache import cache_root
 from mrl_rag._embedder import MatryoshkaEmbedder
 from mrl_rag._errors import ArgumentTypeError, InvalidArgumentError
 from mrl_rag._scoring import cosine_scores, top_k
@@ -207,8 +208,8 @@ def evaluate(
         adaptor: ``"off"``, ``"on"`` or ``"compare"`` (both), for the
             orthogonal adaptor fitted on the corpus vectors.
         target: Share of full-dimension nDCG@10 the recommendation must keep.
-        cache_dir: Where full vectors are cached (default: a folder in the
-            user's cache).
+        cache_dir: Where full vectors are cached (default: ``vectors`` in
+            ``$MRL_RAG_CACHE``, else in ``~/.cache/mrl-rag``).
         doc_vectors: The documents' full vectors when they are already known
             (read from an existing store); then documents are not embedded.
 
@@ -229,7 +230,7 @@ def evaluate(
     data = _check_data(data)
     shortlists = [check_count(s, name=f"shortlists[{i}]") for i, s in enumerate(shortlists)]
     dims = [embedder.resolve_dim(d) for d in (dims or default_dims(embedder))]
-    cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "mrl-rag" / "vectors"
+    cache = Path(cache_dir) if cache_dir else cache_root() / "vectors"
     if doc_vectors is None:
         docs = cached_encode(embedder, data.doc_texts, "document", cache)
     else:
