@@ -542,6 +542,95 @@ def test_replica_follows_writes_of_another_store_object(make_store, embedder) ->
     assert "doc-9" not in [h.id for h in reader.search_by_vector(tail, k=5, shortlist=60)]
 
 
+@pytest.mark.parametrize("full_dtype", ["float32", "float16", "int8"])
+def test_replica_answers_from_chroma_when_writes_land_inside_a_search(
+    full_dtype: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another store object writes just before each of the search's reads from Chroma.
+
+    Deletes, new vectors, and new tails under the same first-stage prefix (which the
+    distance check cannot see) land between the first stage and the winners' get.
+    Every hit must still be what Chroma holds at the search's last get: text,
+    metadata, and a score computed from the stored full vector.
+    """
+    import base64
+    import random
+
+    from chromadb.api.models.Collection import Collection
+
+    from mrl_rag.store.chroma_format import FULL_KEY
+    from mrl_rag.store.codec import decode_rows
+
+    client = chromadb.EphemeralClient()
+    profile = tiny_profile(query_prefix="", document_prefix="")
+    seen: dict[str, object] = {}
+    real_get = Collection.get
+
+    def get(self, *args, **kwargs):  # the injected writer, then Chroma's own get
+        if seen.get("write") is not None and not seen.get("writing"):
+            seen["writing"] = True
+            try:
+                seen["write"]()
+            finally:
+                seen["writing"] = False
+        got = real_get(self, *args, **kwargs)
+        if kwargs.get("include") == ["metadatas", "documents"] and not seen.get("writing"):
+            seen["last"] = got  # the winners' records, as the search saw them
+        return got
+
+    monkeypatch.setattr(Collection, "get", get)
+
+    def searches_checked(seed: int) -> int:
+        rng, pick = np.random.default_rng(seed), random.Random(seed)
+        name, ids = f"t{uuid.uuid4().hex[:12]}", [f"d{i}" for i in range(30)]
+        full = truncate(rng.standard_normal((30, 64)).astype(np.float32), 64)
+        options = {"search_dim": 8, "full_vectors": "chroma", "full_dtype": full_dtype}
+        reader = MatryoshkaStore(profile=profile, client=client, collection=name, **options)
+        reader.add_vectors(ids, full, texts=ids, metadatas=[{"v": 0} for _ in ids])
+        reader.load_full_vectors()
+        writer = MatryoshkaStore(profile=profile, client=client, collection=name, **options)
+        query = truncate(rng.standard_normal(64).astype(np.float32), 64)
+        version = itertools.count(1)
+
+        def write() -> None:
+            if pick.random() > 0.6:
+                return
+            target, v = pick.choice(ids), next(version)
+            if pick.random() < 0.15:
+                writer.delete([target])
+                return
+            vector = rng.standard_normal(64).astype(np.float32)
+            if pick.random() < 0.5:  # same first-stage prefix, new tail
+                vector[:8] = full[ids.index(target)][:8]
+            writer.add_vectors(
+                [target], [vector], texts=[f"{target} v{v}"], metadatas=[{"v": v}], upsert=True
+            )
+
+        checked = 0
+        for _ in range(6):
+            seen.update(write=write, last=None)
+            hits = reader.search_by_vector(query, k=pick.choice([1, 3, 5]), shortlist=20)
+            seen["write"] = None
+            last = seen["last"]
+            if last is None:  # it gave up on the replica and shipped the vectors
+                continue
+            at = {record_id: n for n, record_id in enumerate(last["ids"])}
+            for hit in hits:
+                n = at[hit.id]
+                row = base64.b64decode(last["metadatas"][n][FULL_KEY])
+                stored = np.frombuffer(row, dtype=reader._chroma_format.dtype)[None]
+                assert hit.text == last["documents"][n]
+                assert hit.metadata == {"v": last["metadatas"][n]["v"]}
+                assert hit.score == pytest.approx(float(decode_rows(stored)[0] @ query), abs=1e-5)
+                checked += 1
+        reader.close()
+        writer.close()
+        return checked
+
+    checked = sum(searches_checked(seed) for seed in range(6))
+    assert checked > 50
+
+
 def test_first_stage_ef_search_defaults_to_twice_the_shortlist(make_store) -> None:
     from mrl_rag.store.store import DEFAULT_EF_SEARCH, DEFAULT_SHORTLIST
 

@@ -1426,9 +1426,10 @@ class MatryoshkaStore:
                 return out
             # A winner changed since the first stage: refresh it (with the first-stage
             # vector the replica checks distances against), then rank again.
-            self._fill_replica(
-                replica, col.get(ids=sorted(changed), include=["embeddings", "metadatas"])
-            )
+            replaced = sorted(changed.intersection(by_id))
+            if replaced:
+                fresh = col.get(ids=replaced, include=["embeddings", "metadatas"])
+                self._fill_replica(replica, fresh)
             gone |= set(winners) - set(by_id)
         return None
 
