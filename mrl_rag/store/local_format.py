@@ -22,6 +22,8 @@ inside the committed part is reported, not repaired.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import hashlib
 import itertools
 import json
@@ -97,6 +99,27 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
     while view:
         written = os.pwrite(fd, view, offset)
         view, offset = view[written:], offset + written
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc
+    except (AttributeError, OSError):
+        return None
+
+
+def release_freed_heap() -> None:
+    """Give the C heap's freed pages back to the operating system (glibc only).
+
+    Opening a store reads the whole log and sorts its ids once: arrays of tens of
+    bytes per record that are freed at once. glibc keeps freed heap pages, so
+    they would stay in the serving process's resident memory (about 90 bytes per
+    record measured at 200,000) although nothing uses them.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _pread_all(fd: int, size: int, offset: int) -> bytes:

@@ -38,7 +38,7 @@ from mrl_rag.store.chroma_format import ChromaFullVectors
 from mrl_rag.store.codec import FullDType, check_full_dtype, decode_rows
 from mrl_rag.store.info import StoreInfo, list_stores
 from mrl_rag.store.layout import META, Layout
-from mrl_rag.store.local_format import LocalFullVectors, is_refusal
+from mrl_rag.store.local_format import LocalFullVectors, is_refusal, release_freed_heap
 from mrl_rag.store.locks import ProcessLock, writer_lock
 from mrl_rag.store.records import Record, WriteBatch
 from mrl_rag.store.replica import FullVectorReplica
@@ -605,6 +605,7 @@ class MatryoshkaStore:
         except BaseException:
             files.release()
             raise
+        release_freed_heap()  # the log's one-off arrays, freed: not the serving process's memory
         return files
 
     # -- properties --------------------------------------------------------
