@@ -122,6 +122,7 @@ def build(where: Path, kinds: list[str], docs: np.ndarray) -> dict[str, dict[str
         "funnel": {},
         # float16, and texts only in the local files: the lean configuration for ingest
         "funnel16": {"full_dtype": "float16", "chroma_texts": False},
+        "funnel8": {"full_dtype": "int8", "chroma_texts": False},  # memory only
         "remote": {"full_vectors": "chroma"},  # in the plain folder, for `chroma run`
     }
     for kind in todo:
@@ -402,7 +403,9 @@ def server_rows(where: Path, queries: np.ndarray, truth: np.ndarray, rounds: int
     return runs
 
 
-def measure(n: int, work: Path, queries_n: int, rounds: int, server_max: int) -> dict:
+def measure(
+    n: int, work: Path, queries_n: int, rounds: int, server_max: int, int8_max: int
+) -> dict:
     where = work / str(n)
     where.mkdir(parents=True, exist_ok=True)
     print(f"\n== N = {n:,} x {DIM} ({where})", flush=True)
@@ -415,6 +418,8 @@ def measure(n: int, work: Path, queries_n: int, rounds: int, server_max: int) ->
     builds = build(where, ["plain", "funnel", "funnel16"], docs)
     if n <= server_max:  # after the others: the plain folder's disk size is plain's alone
         builds.update(build(where, ["remote"], docs))
+    if n <= int8_max:  # for its memory only (built on its own: its ingest is not compared)
+        builds.update(build(where, ["funnel8"], docs))
     for kind, built in builds.items():
         print(f"  built {kind:<9} ingest {built['ingest_s']:8.1f} s", flush=True)
     del docs
@@ -428,7 +433,8 @@ def measure(n: int, work: Path, queries_n: int, rounds: int, server_max: int) ->
         store.close()  # the memory probes open the folders in processes of their own
     print("  latency measured", flush=True)
     memory = {}
-    for side in ("plain", "funnel", "funnel16", "funnel16_cold", "floor"):
+    sides = ["plain", "funnel", "funnel16", "funnel16_cold", "floor"]
+    for side in sides + (["funnel8"] if "funnel8" in builds else []):
         out = subprocess.run(
             [sys.executable, __file__, "--serve-memory", side, "--work", str(where)],
             capture_output=True,
@@ -550,6 +556,7 @@ def table(results: dict[str, dict]) -> str:
         ("funnel", "funnel float32 hot"),
         ("funnel16", "funnel float16 hot (target <= 0.65)"),
         ("funnel16_cold", "funnel float16 cold (target <= 0.30)"),
+        ("funnel8", "funnel int8 hot"),
         ("floor", "Chroma alone at 128-d (floor)"),
     ):
         row(f"serving RSS: {label}", lambda r, side=side: memory(r, side))
@@ -655,6 +662,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--server-max", type=int, default=200_000, help="largest N served")
+    parser.add_argument(
+        "--int8-max", type=int, default=200_000, help="largest N with an int8 side (memory only)"
+    )
     parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "bench_scaling")
     parser.add_argument("--table", type=Path, default=ROOT / "docs" / "scaling.md")
     parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "images" / "scaling.png")
@@ -668,7 +678,9 @@ def main() -> None:
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     if not args.report:
         for n in args.sizes:
-            results[str(n)] = measure(n, args.work, args.queries, args.rounds, args.server_max)
+            results[str(n)] = measure(
+                n, args.work, args.queries, args.rounds, args.server_max, args.int8_max
+            )
             args.work.mkdir(parents=True, exist_ok=True)
             results_path.write_text(json.dumps(results, indent=1))
     text = table(results)
