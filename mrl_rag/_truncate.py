@@ -62,6 +62,6 @@ def truncate(vectors: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
         if norm > 0:
             prefix /= norm
         return prefix.astype(np.float32)
-    norms = np.linalg.norm(prefix, axis=-1, keepdims=True)
+    norms = np.sqrt(np.add.reduce(prefix * prefix, axis=-1, keepdims=True))  # linalg.norm's sums
     np.divide(prefix, norms, out=prefix, where=norms > 0)
     return prefix.astype(np.float32)
