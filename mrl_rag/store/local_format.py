@@ -77,6 +77,26 @@ _K = np.array(
     dtype=np.uint64,
 )
 _FIELDS = ("hi", "lo", "txn", "row", "offset", "length", "op")
+#: What the process keeps of each committed PUT and DELETE entry (40 bytes, not 56:
+#: the transaction and checksum are only needed while reading the file).
+_HELD = np.dtype(
+    [
+        ("hi", "<u8"),
+        ("lo", "<u8"),
+        ("row", "<u8"),
+        ("offset", "<u8"),
+        ("length", "<u4"),
+        ("op", "<u4"),
+    ]
+)
+
+
+def _held(entries: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """The fields of log entries that the process keeps (see :data:`_HELD`)."""
+    out = np.empty(len(entries), dtype=_HELD)
+    for name in _HELD.names:
+        out[name] = entries[name]
+    return out
 
 
 def _checksums(entries: npt.NDArray[Any]) -> npt.NDArray[np.uint64]:
@@ -179,7 +199,7 @@ class _View(NamedTuple):
     """The live ids of one commit: sorted digests, their entries, positions met.
 
     ``index`` points into ``log`` (the committed entries the view was built from)
-    rather than copying the entries: 8 bytes per record instead of 56.
+    rather than copying the entries: 8 bytes per record instead of 40.
     """
 
     his: npt.NDArray[np.uint64]
@@ -235,7 +255,7 @@ class LocalFullVectors:
         self.vectors_path = directory / f"vectors.{dtype}"
         self.records_path = directory / "records.jsonl"
         self.log_path = directory / "log.bin"
-        self._entries = np.zeros(0, dtype=_ENTRY)  # committed PUT and DELETE entries
+        self._entries = np.zeros(0, dtype=_HELD)  # committed PUT and DELETE entries
         self._view: _View | None = None
         self._ends = _Ends(0, 0, 0)
         self._txn = 0
@@ -333,7 +353,7 @@ class LocalFullVectors:
                 self.records_path, f"is shorter than its log says ({self._ends.records} bytes)"
             )
         data = committed[np.isin(committed["op"], (PUT, DELETE))]
-        self._entries = data.copy()
+        self._entries = _held(data)
         # The uncommitted tail: a transaction that became READY is replayed by the
         # store (recover); anything else was never sent to Chroma and is cut.
         tail = entries[last + 1 :]
@@ -488,7 +508,7 @@ class LocalFullVectors:
         commit["check"] = _checksums(commit)
         # No fsync: a lost COMMIT only means the transaction is replayed on opening.
         _pwrite_all(self._fds["log"], commit.tobytes(), end.entries * _ENTRY.itemsize)
-        self._entries = np.concatenate([self._entries, entries])
+        self._entries = np.concatenate([self._entries, _held(entries)])
         self._ends = _Ends(end.entries + 1, end.rows, end.records)
         self._txn = txn
         self._view = None
@@ -529,7 +549,7 @@ class LocalFullVectors:
             _fsync_dir(self.directory.parent)
             (self.directory / _COMPLETE).unlink()
             shutil.rmtree(old, ignore_errors=True)
-            self._entries = np.zeros(0, dtype=_ENTRY)
+            self._entries = np.zeros(0, dtype=_HELD)
             self._view, self._ends, self._txn = None, _Ends(0, 0, 0), 0
             self._load(create=False)
             return before - self.files_bytes()
