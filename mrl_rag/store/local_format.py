@@ -199,12 +199,12 @@ class _View(NamedTuple):
     """The live ids of one commit: sorted digests, their entries, positions met.
 
     ``index`` points into ``log`` (the committed entries the view was built from)
-    rather than copying the entries: 8 bytes per record instead of 40.
+    rather than copying the entries: 4 bytes per record instead of 40.
     """
 
     his: npt.NDArray[np.uint64]
     los: npt.NDArray[np.uint64]
-    index: npt.NDArray[np.intp]
+    index: npt.NDArray[np.integer[Any]]
     log: npt.NDArray[Any]
     positions: dict[str, int]
 
@@ -608,7 +608,8 @@ class LocalFullVectors:
             last[:-1] = (his[1:] != his[:-1]) | (los[1:] != los[:-1])
             keep = order[last]
             keep = keep[e["op"][keep] == PUT]
-            view = _View(e["hi"][keep], e["lo"][keep], keep, e, {})
+            index = keep.astype(np.uint32) if len(e) < 2**32 else keep  # 4 bytes a record
+            view = _View(e["hi"][keep], e["lo"][keep], index, e, {})
             self._view = view
         return view
 
