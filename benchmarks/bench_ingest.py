@@ -6,7 +6,10 @@ and the same texts and metadata:
 - ``plain``: a Chroma collection of the full vectors (cosine HNSW, default
   settings), filled with ``collection.add`` as users do;
 - ``funnel``: a :class:`MatryoshkaStore` with default settings (``add_vectors``);
-- ``funnel, chroma_texts=False``: the same, keeping texts only in its local files.
+- ``funnel, chroma_texts=False``: the same, keeping texts only in its local files;
+- ``Chroma alone, 128-d, no texts``: what that funnel asks of Chroma (the first
+  stage's vectors and the metadata, no documents), without its own files: the
+  floor of ``chroma_texts=False`` on Chroma.
 
 The sides are filled together, chunk by chunk, in rotating order (A B C, then
 C B A, ...), so a noisy machine slows each alike; each side's time is the sum
@@ -56,7 +59,8 @@ def build(n: int, text: str, work: Path) -> dict[str, list[float]]:
     """Fill every side at size ``n``; each side's seconds per chunk."""
     import chromadb
 
-    from mrl_rag import MatryoshkaStore, ModelProfile
+    from mrl_rag import MatryoshkaStore, ModelProfile, truncate
+    from mrl_rag.store.store import default_search_dim
 
     docs, _ = make_data(n, DIM, 10)
     ids = [str(i) for i in range(n)]
@@ -72,7 +76,13 @@ def build(n: int, text: str, work: Path) -> dict[str, list[float]]:
         "funnel, chroma_texts=False": MatryoshkaStore(
             profile=profile, path=work / "lean", collection="lean", chroma_texts=False
         ),
+        "Chroma alone, 128-d, no texts": chromadb.PersistentClient(
+            path=str(work / "alone")
+        ).create_collection(
+            "alone", configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+        ),
     }
+    first_dim = default_search_dim(profile)
     seconds: dict[str, list[float]] = {name: [] for name in sides}
     order = list(sides)
     for chunk, start in enumerate(range(0, n, CHUNK)):
@@ -86,6 +96,10 @@ def build(n: int, text: str, work: Path) -> dict[str, list[float]]:
                     documents=texts[part],
                     metadatas=metas[part],
                 )
+            elif name.startswith("Chroma alone"):
+                sides[name].add(
+                    ids=ids[part], embeddings=truncate(docs[part], first_dim), metadatas=metas[part]
+                )
             else:
                 sides[name].add_vectors(
                     ids[part],
@@ -97,7 +111,7 @@ def build(n: int, text: str, work: Path) -> dict[str, list[float]]:
             seconds[name].append(time.perf_counter() - began)
         print(f"    {min(start + CHUNK, n):,} records", end="\r", flush=True)
     for name, side in sides.items():
-        if name != "plain":
+        if name != "plain" and not name.startswith("Chroma alone"):
             side.close()
     return seconds
 
