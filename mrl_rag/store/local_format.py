@@ -134,8 +134,8 @@ def release_freed_heap() -> None:
 
     Opening a store reads the whole log and sorts its ids once: arrays of tens of
     bytes per record that are freed at once. glibc keeps freed heap pages, so
-    they would stay in the serving process's resident memory (about 90 bytes per
-    record measured at 200,000) although nothing uses them.
+    they would stay in the serving process's resident memory (19 MiB measured at
+    200,000 records) although nothing uses them.
     """
     trim = _malloc_trim()
     if trim is not None:
