@@ -126,6 +126,11 @@ def test_delete_and_upsert(make_store) -> None:
     assert store.get(["doc-2"])[0].text == "tea tea tea"
     assert store.count() == 29
     assert store.search("tea tea tea", k=1, shortlist=60)[0].id == "doc-2"
+    # a deleted id is new again: add writes it whole, first stage included.
+    store.add(["coffee coffee coffee"], ids=["doc-0"], metadatas=[{"group": "new"}])
+    (back,) = store.get(["doc-0"])
+    assert (back.text, back.metadata) == ("coffee coffee coffee", {"group": "new"})
+    assert store.search("coffee coffee coffee", k=1, shortlist=60)[0].id == "doc-0"
     with pytest.raises(TypeError, match="never deletes everything"):
         store.delete()
 

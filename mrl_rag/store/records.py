@@ -34,11 +34,20 @@ class WriteBatch:
 
     A batch is applied to Chroma in one call, which Chroma applies completely or
     not at all. A put replaces the whole record (text, metadata, vectors).
+
+    Attributes:
+        puts: Records to put, in the order of ``full``'s rows.
+        full: Their full vectors, normalised.
+        deletes: Ids to delete (a batch never both puts and deletes).
+        new: Every put's id was absent from the collection when the batch was
+            made, under the writer lock: the write is Chroma's ``add``, with no
+            old record to read and clear first.
     """
 
     puts: list[Record]
     full: npt.NDArray[np.float32]
     deletes: list[str] = field(default_factory=list)
+    new: bool = False
 
     @property
     def ids(self) -> list[str]:

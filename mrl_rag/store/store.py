@@ -920,7 +920,9 @@ class MatryoshkaStore:
                     elif changed is not None:
                         chosen = changed(chosen)
                     if chosen:
-                        self._write(make(chosen))
+                        batch = make(chosen)
+                        batch.new = not upsert  # checked just now, under the lock
+                        self._write(batch)
                 bar.update(done)
 
     def _write(self, batch: WriteBatch) -> None:

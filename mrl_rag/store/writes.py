@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,6 +11,9 @@ from mrl_rag._truncate import truncate
 from mrl_rag.store.chroma_format import ChromaFullVectors
 from mrl_rag.store.layout import Layout
 from mrl_rag.store.records import WriteBatch
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
 
 __all__ = ["apply_batch"]
 
@@ -44,10 +47,35 @@ def apply_batch(
     ids = [r.id for r in batch.puts]
     metadatas: list[dict[str, Any]] = [dict(r.metadata) for r in batch.puts]
     documents: list[str | None] = [r.text if texts else None for r in batch.puts]
-    # Chroma's upsert merges into an existing record: it keeps metadata keys the new
-    # write leaves out and the old document when the new one has none. A put replaces
-    # the whole record, so it clears them (a None value drops a key; "" clears a
-    # document, which reads map back to None: stored texts are never empty).
+    if not batch.new:
+        _clear_what_a_put_replaces(col, ids, metadatas, documents, texts=texts)
+    if chroma is not None:
+        for meta, fragment in zip(metadatas, chroma.encode(batch.full), strict=True):
+            meta.update(fragment)
+    write = col.add if batch.new else col.upsert  # add never replaces: the ids are new
+    write(
+        ids=ids,
+        embeddings=search,
+        metadatas=[m or None for m in metadatas],  # type: ignore[misc]
+        documents=documents if any(d is not None for d in documents) else None,  # type: ignore[arg-type]
+    )
+
+
+def _clear_what_a_put_replaces(
+    col: Collection,
+    ids: list[str],
+    metadatas: list[dict[str, Any]],
+    documents: list[str | None],
+    *,
+    texts: bool,
+) -> None:
+    """Make an upsert replace stored records whole, editing ``metadatas`` and ``documents``.
+
+    Chroma's upsert merges into an existing record: it keeps metadata keys the new
+    write leaves out and the old document when the new one has none. A put replaces
+    the whole record, so it clears them (a None value drops a key; "" clears a
+    document, which reads map back to None: stored texts are never empty).
+    """
     old = col.get(ids=ids, include=["metadatas"])
     old_meta = dict(zip(old["ids"], old["metadatas"], strict=True))
     for i, record_id in enumerate(ids):
@@ -56,12 +84,3 @@ def apply_batch(
                 metadatas[i].setdefault(key, None)
             if documents[i] is None and texts:
                 documents[i] = ""
-    if chroma is not None:
-        for meta, fragment in zip(metadatas, chroma.encode(batch.full), strict=True):
-            meta.update(fragment)
-    col.upsert(
-        ids=ids,
-        embeddings=search,
-        metadatas=[m or None for m in metadatas],  # type: ignore[misc]
-        documents=documents if any(d is not None for d in documents) else None,  # type: ignore[arg-type]
-    )
