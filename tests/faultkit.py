@@ -224,9 +224,10 @@ def _kill_at(point: str) -> None:
 
         return call_then_die
 
-    if point == "before-chroma":  # the write's upsert or delete never reaches Chroma
-        Collection.upsert = Collection.delete = before
+    if point == "before-chroma":  # the write's add, upsert or delete never reaches Chroma
+        Collection.add = Collection.upsert = Collection.delete = before
     elif point == "after-chroma":  # Chroma has applied it; nothing after it runs
+        Collection.add = after(Collection.add)
         Collection.upsert = after(Collection.upsert)
         Collection.delete = after(Collection.delete)
     elif point.startswith("compact-"):
@@ -281,6 +282,12 @@ def main() -> None:
         print("ready", flush=True)
         _kill_at(args.kill_at)
         write(store, ids()[:STEP], 2, upsert=True)
+    elif args.op == "add-one":  # all but the first step, then an add of it (killed)
+        store = open_store(args.path, args.fmt, search_dim=8)
+        write(store, ids()[STEP:], 1, upsert=False)
+        print("ready", flush=True)
+        _kill_at(args.kill_at)
+        write(store, ids()[:STEP], 1, upsert=False)
     elif args.op == "compact":  # a base with replaced and deleted records, then compact
         store = base(args.path, args.fmt)
         write(store, ids()[:STEP], 2, upsert=True)

@@ -133,9 +133,16 @@ def check_trial(op: str, fmt: str, path: Path, final: dict[str, int]) -> None:
 
 @pytest.mark.parametrize("fmt", ["local", "chroma"])
 @pytest.mark.parametrize("point", ["before-chroma", "after-chroma"])
-def test_kill_between_the_side_files_and_chroma(point: str, fmt: str, tmp_path: Path) -> None:
-    """Observation 1: a kill after the side files, before (or after) Chroma's upsert."""
-    child = spawn("upsert-one", str(tmp_path / "db"), fmt, "--kill-at", point)
+@pytest.mark.parametrize("op", ["upsert-one", "add-one"])
+def test_kill_between_the_side_files_and_chroma(
+    op: str, point: str, fmt: str, tmp_path: Path
+) -> None:
+    """Observation 1: a kill after the side files, before (or after) Chroma's upsert or add.
+
+    ``upsert-one`` replaces the first step's records (version 1 by 2);
+    ``add-one`` adds them (version 1) to a store holding every other record.
+    """
+    child = spawn(op, str(tmp_path / "db"), fmt, "--kill-at", point)
     child.communicate(timeout=120)
     assert child.returncode == -signal.SIGKILL
     store = fk.open_store(tmp_path / "db", fmt)
@@ -143,8 +150,11 @@ def test_kill_between_the_side_files_and_chroma(point: str, fmt: str, tmp_path: 
     first = fk.ids()[: fk.STEP]
     # Chroma was written, or the local log had the write READY: it is completed
     # (rolled forward). Only a chroma-format write killed before Chroma never happened.
-    expected = 1 if (point, fmt) == ("before-chroma", "chroma") else 2
-    assert {held[i] for i in first} == {expected}
+    happened = (point, fmt) != ("before-chroma", "chroma")
+    if op == "upsert-one":
+        assert {held[i] for i in first} == {2 if happened else 1}
+    else:
+        assert {held[i] for i in first} == {1} if happened else not set(first) & set(held)
     assert {held[i] for i in fk.ids()[fk.STEP :]} == {1}
     # Reopening again changes nothing (the recovery is done once, for good).
     release(store)
@@ -243,6 +253,9 @@ def test_refused_writes_change_nothing(fmt: str, tmp_path: Path, monkeypatch) ->
     monkeypatch.setattr(Collection, "upsert", refuse)
     with pytest.raises(InvalidArgumentError):
         store.add_vectors(one, new_vec, texts=["NEW text"], metadatas=[{"k": 1}], upsert=True)
+    monkeypatch.setattr(Collection, "add", refuse)  # an add of new ids is Chroma's add
+    with pytest.raises(InvalidArgumentError):
+        store.add_vectors(["brand-new"], new_vec, texts=["NEW text"])
     monkeypatch.undo()
     assert fk.check_invariant(store) == before
     assert _side_sizes(tmp_path / "db") == sizes

@@ -24,13 +24,19 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DISTANCE_TOLERANCE", "FullVectorReplica"]
+from mrl_rag.store.chroma_format import ChromaFullVectors
+from mrl_rag.store.codec import decode_rows
+from mrl_rag.store.layout import Layout
+from mrl_rag.store.records import Record
+from mrl_rag.store.search import SearchPlan, SearchResult, rerank, results
+
+__all__ = ["DISTANCE_TOLERANCE", "FullVectorReplica", "fill_replica", "rerank_from_replica"]
 
 #: Largest difference between Chroma's first-stage distance and the replica's
 #: that counts as float rounding (Chroma computes it in float32).
@@ -133,6 +139,97 @@ class FullVectorReplica:
         """The stored full-vector rows (the store's dtype) of known ``rows``."""
         with self._lock:
             return self._full[rows]
+
+
+def fill_replica(
+    replica: FullVectorReplica, chroma: ChromaFullVectors, got: Mapping[str, Any]
+) -> None:
+    """Put into ``replica`` the records of a Chroma ``get`` with embeddings and metadatas."""
+    replica.put(got["ids"], got["embeddings"], chroma.raw(got["ids"], got["metadatas"]))
+
+
+def rerank_from_replica(
+    replica: FullVectorReplica,
+    chroma: ChromaFullVectors,
+    plan: SearchPlan,
+    layout: Layout,
+    queries: npt.NDArray[np.float32],
+    firsts: npt.NDArray[np.float32],
+    got: Mapping[str, Any],
+) -> list[list[SearchResult]] | None:
+    """Rerank from the replica, checked against Chroma (see the module's docstring).
+
+    Args:
+        replica: The replica of ``layout``'s collection.
+        chroma: The store's ``chroma`` format.
+        plan: The validated search.
+        layout: The serving layout.
+        queries: The full, unit-length query vectors, one row per query.
+        firsts: Their first-stage vectors, as sent to Chroma.
+        got: Chroma's query answer (ids and distances).
+
+    Returns:
+        Each query's results, or ``None`` if writers changed the winners three
+        times in a row.
+    """
+    col = layout.collection
+    hits = [
+        (ids, np.asarray(dists, dtype=np.float32))
+        for ids, dists in zip(got["ids"], got["distances"], strict=True)
+    ]
+    rows = [replica.lookup(ids) for ids, _ in hits]
+    stale: set[str] = set()
+    for (ids, dists), first, held_rows in zip(hits, firsts, rows, strict=True):
+        bad = replica.disagreeing(held_rows, first, dists)
+        stale.update(ids[i] for i in np.flatnonzero(bad).tolist())
+    gone: set[str] = set()
+    if stale:
+        fresh = col.get(ids=sorted(stale), include=["embeddings", "metadatas"])
+        fill_replica(replica, chroma, fresh)
+        gone = stale - set(fresh["ids"])
+    for _ in range(3):
+        ranked = []
+        for q, (ids, _) in enumerate(hits):
+            if stale or gone:  # records were fetched again or went: look them up again
+                keep = [i for i, record_id in enumerate(ids) if record_id not in gone]
+                held = replica.full(replica.lookup([ids[i] for i in keep]))  # a copy
+            else:
+                keep, held = list(range(len(ids))), replica.full(rows[q])
+            order, scores = (
+                rerank(plan, layout, queries[q], decode_rows(held)) if keep else ([], [])
+            )
+            ranked.append(([keep[i] for i in order], scores, held[order]))
+        winners = sorted({hits[q][0][i] for q, (pos, _, _) in enumerate(ranked) for i in pos})
+        if not winners:
+            return [[] for _ in hits]
+        found = col.get(ids=winners, include=["metadatas", "documents"])
+        by_id = {record_id: n for n, record_id in enumerate(found["ids"])}
+        stored = chroma.raw(found["ids"], found["metadatas"])
+        changed = set(winners) - set(by_id)
+        for q, (pos, _, used) in enumerate(ranked):  # the rows each score came from
+            mine = [hits[q][0][i] for i in pos]
+            at = [by_id.get(record_id, -1) for record_id in mine]
+            same = (stored[at] == used).all(axis=1) if len(stored) else np.zeros(len(at), bool)
+            changed.update(r for r, n, ok in zip(mine, at, same, strict=True) if n >= 0 and not ok)
+        if not changed:
+            docs, metas = found["documents"], found["metadatas"]
+            out = []
+            for q, (pos, scores, _) in enumerate(ranked):
+                ids, dists = hits[q]
+                records = [
+                    Record(ids[i], docs[by_id[ids[i]]] or None, metas[by_id[ids[i]]] or {})
+                    for i in pos
+                ]
+                out.append(results(pos, scores, records, dists))
+            return out
+        # A winner changed since the first stage: refresh it (with the first-stage
+        # vector the replica checks distances against), then rank again.
+        replaced = sorted(changed.intersection(by_id))
+        if replaced:
+            fresh = col.get(ids=replaced, include=["embeddings", "metadatas"])
+            fill_replica(replica, chroma, fresh)
+        gone |= set(winners) - set(by_id)
+    return None
 
 
 def _grown(array: npt.NDArray[Any], capacity: int) -> npt.NDArray[Any]:

@@ -1,14 +1,17 @@
 """The search plan and the exact rerank of a shortlist.
 
 A search is validated once into a :class:`SearchPlan`; :func:`rerank` then
-orders the shortlist by exact cosine similarity, through any cascade stages.
+orders the shortlist by exact cosine similarity, through any cascade stages,
+and :func:`results` turns the winners into :class:`SearchResult`.
+:func:`rerank_from_files` is the rerank of the ``local`` format; the
+``chroma`` format's replica has its own in :mod:`.replica`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,8 +22,22 @@ from mrl_rag._scoring import max_marginal_relevance, top_k
 from mrl_rag._truncate import truncate
 from mrl_rag._validation import check_count, check_full_vector
 from mrl_rag.store.layout import Layout
+from mrl_rag.store.records import Record
+from mrl_rag.store.validation import INTERNAL_PREFIX
 
-__all__ = ["SearchPlan", "SearchResult", "check_query_vector", "plan_search", "rerank"]
+if TYPE_CHECKING:
+    from mrl_rag.store.local_format import LocalFullVectors
+
+__all__ = [
+    "SearchPlan",
+    "SearchResult",
+    "check_query_vector",
+    "plan_search",
+    "public_metadata",
+    "rerank",
+    "rerank_from_files",
+    "results",
+]
 
 
 @dataclass(frozen=True)
@@ -168,3 +185,68 @@ def rerank(
     scores = full[candidates] @ query_full
     best = _pick(plan, scores, full[candidates])
     return candidates[best].tolist(), scores[best].tolist()
+
+
+def public_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A record's metadata without mrl-rag's internal keys."""
+    if not metadata:
+        return {}
+    return {k: v for k, v in metadata.items() if not k.startswith(INTERNAL_PREFIX)}
+
+
+def results(
+    order: Sequence[int], scores: Sequence[float], records: Sequence[Record], distances: Any
+) -> list[SearchResult]:
+    """Search results from a rerank's order and scores and the winners' records.
+
+    Args:
+        order: The winners' positions in the shortlist, best first.
+        scores: Their rerank scores.
+        records: Their records, in the order of ``order``.
+        distances: The first stage's cosine distances, by shortlist position.
+    """
+    return [
+        SearchResult(
+            id=record.id,
+            text=record.text,
+            metadata=public_metadata(record.metadata),
+            score=score,
+            search_score=1.0 - float(distances[i]),
+        )
+        for i, score, record in zip(order, scores, records, strict=True)
+    ]
+
+
+def rerank_from_files(
+    plan: SearchPlan,
+    layout: Layout,
+    queries: npt.NDArray[np.float32],
+    got: Mapping[str, Any],
+    files: LocalFullVectors,
+    *,
+    in_memory: bool,
+) -> list[list[SearchResult]]:
+    """Rerank first-stage results from the ``local`` format's files.
+
+    Call it under the store's read lock, so that no write lands between the
+    first stage and the read of the files.
+
+    Args:
+        plan: The validated search.
+        layout: The serving layout.
+        queries: The full, unit-length query vectors, one row per query.
+        got: Chroma's query answer (ids and distances).
+        files: The store's local files.
+        in_memory: Read the memory-mapped vectors (``True``) or the file (``False``).
+    """
+    out = []
+    for q, ids in enumerate(got["ids"]):
+        if not ids:
+            out.append([])
+            continue
+        entries = files.lookup(ids)
+        full = files.read(entries, in_memory=in_memory)
+        order, scores = rerank(plan, layout, queries[q], full)
+        records = files.records(entries[order])
+        out.append(results(order, scores, records, got["distances"][q]))
+    return out

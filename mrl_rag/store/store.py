@@ -35,22 +35,23 @@ from mrl_rag.encoders.sentence_transformers import PROGRESS_BAR_MIN_TEXTS
 from mrl_rag.store import layout as lay
 from mrl_rag.store import reindex as rx
 from mrl_rag.store.chroma_format import ChromaFullVectors
-from mrl_rag.store.codec import FullDType, check_full_dtype, decode_rows
+from mrl_rag.store.codec import FullDType, check_full_dtype
 from mrl_rag.store.info import StoreInfo, list_stores
 from mrl_rag.store.layout import META, Layout
 from mrl_rag.store.local_format import LocalFullVectors, is_refusal, release_freed_heap
 from mrl_rag.store.locks import ProcessLock, writer_lock
 from mrl_rag.store.records import Record, WriteBatch
-from mrl_rag.store.replica import FullVectorReplica
+from mrl_rag.store.replica import FullVectorReplica, fill_replica, rerank_from_replica
 from mrl_rag.store.search import (
-    SearchPlan,
     SearchResult,
     check_query_vector,
     plan_search,
+    public_metadata,
     rerank,
+    rerank_from_files,
+    results,
 )
 from mrl_rag.store.validation import (
-    INTERNAL_PREFIX,
     check_ids,
     check_metadatas,
     check_vectors,
@@ -129,28 +130,6 @@ def _client_key(client: ClientAPI) -> str:
     if settings.chroma_server_host:
         return f"http://{settings.chroma_server_host}:{settings.chroma_server_http_port}"
     return f"memory:{settings.persist_directory or ''}"
-
-
-def _public(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    if not metadata:
-        return {}
-    return {k: v for k, v in metadata.items() if not k.startswith(INTERNAL_PREFIX)}
-
-
-def _results(
-    order: Sequence[int], scores: Sequence[float], records: Sequence[Record], distances: Any
-) -> list[SearchResult]:
-    """Search results from a rerank's order and scores and the winners' records."""
-    return [
-        SearchResult(
-            id=record.id,
-            text=record.text,
-            metadata=_public(record.metadata),
-            score=score,
-            search_score=1.0 - float(distances[i]),
-        )
-        for i, score, record in zip(order, scores, records, strict=True)
-    ]
 
 
 class _PendingWriteError(Exception):
@@ -1034,7 +1013,7 @@ class MatryoshkaStore:
                             got["ids"], got["documents"], got["metadatas"], strict=True
                         )
                     ]
-            return [SearchResult(r.id, r.text, _public(r.metadata)) for r in records]
+            return [SearchResult(r.id, r.text, public_metadata(r.metadata)) for r in records]
 
         found = self._call(read)
         if wanted is None:
@@ -1304,9 +1283,19 @@ class MatryoshkaStore:
                     include=["distances"] if slim else ["metadatas", "documents", "distances"],
                 )
                 if self._files is not None:
-                    return self._rerank_local(plan, layout, queries, got)
+                    return rerank_from_files(
+                        plan, layout, queries, got, self._files, in_memory=self._in_memory
+                    )
             if slim:
-                found = self._rerank_replica(plan, layout, queries, firsts, got)
+                found = rerank_from_replica(
+                    self._replica_of(layout),
+                    self._chroma_format,
+                    plan,
+                    layout,
+                    queries,
+                    firsts,
+                    got,
+                )
                 if found is not None:
                     return found
                 got = layout.collection.query(  # the replica kept losing races with writers
@@ -1322,28 +1311,10 @@ class MatryoshkaStore:
                 full = self._chroma_format.decode(ids, metas)
                 order, scores = rerank(plan, layout, queries[q], full) if ids else ([], [])
                 records = [Record(ids[i], docs[i] or None, metas[i] or {}) for i in order]
-                out.append(_results(order, scores, records, got["distances"][q]))
+                out.append(results(order, scores, records, got["distances"][q]))
             return out
 
         return self._call(run)
-
-    def _rerank_local(
-        self, plan: SearchPlan, layout: Layout, queries: npt.NDArray[np.float32], got: Any
-    ) -> list[list[SearchResult]]:
-        """Rerank first-stage results from the local files (under the read lock)."""
-        files = self._files
-        assert files is not None
-        out = []
-        for q, ids in enumerate(got["ids"]):
-            if not ids:
-                out.append([])
-                continue
-            entries = files.lookup(ids)
-            full = files.read(entries, in_memory=self._in_memory)
-            order, scores = rerank(plan, layout, queries[q], full)
-            records = files.records(entries[order])
-            out.append(_results(order, scores, records, got["distances"][q]))
-        return out
 
     def _replica_of(self, layout: Layout) -> FullVectorReplica:
         replica = self._replica
@@ -1356,85 +1327,6 @@ class MatryoshkaStore:
             )
             self._replica = replica
         return replica
-
-    def _fill_replica(self, replica: FullVectorReplica, got: Mapping[str, Any]) -> None:
-        replica.put(
-            got["ids"], got["embeddings"], self._chroma_format.raw(got["ids"], got["metadatas"])
-        )
-
-    def _rerank_replica(
-        self,
-        plan: SearchPlan,
-        layout: Layout,
-        queries: npt.NDArray[np.float32],
-        firsts: npt.NDArray[np.float32],
-        got: Any,
-    ) -> list[list[SearchResult]] | None:
-        """Rerank from the replica, checked against Chroma (see :mod:`.replica`).
-
-        Returns ``None`` if writers changed the winners three times in a row.
-        """
-        replica = self._replica_of(layout)
-        col = layout.collection
-        hits = [
-            (ids, np.asarray(dists, dtype=np.float32))
-            for ids, dists in zip(got["ids"], got["distances"], strict=True)
-        ]
-        rows = [replica.lookup(ids) for ids, _ in hits]
-        stale: set[str] = set()
-        for (ids, dists), first, held_rows in zip(hits, firsts, rows, strict=True):
-            bad = replica.disagreeing(held_rows, first, dists)
-            stale.update(ids[i] for i in np.flatnonzero(bad).tolist())
-        gone: set[str] = set()
-        if stale:
-            fresh = col.get(ids=sorted(stale), include=["embeddings", "metadatas"])
-            self._fill_replica(replica, fresh)
-            gone = stale - set(fresh["ids"])
-        for _ in range(3):
-            ranked = []
-            for q, (ids, _) in enumerate(hits):
-                if stale or gone:  # records were fetched again or went: look them up again
-                    keep = [i for i, record_id in enumerate(ids) if record_id not in gone]
-                    held = replica.full(replica.lookup([ids[i] for i in keep]))  # a copy
-                else:
-                    keep, held = list(range(len(ids))), replica.full(rows[q])
-                order, scores = (
-                    rerank(plan, layout, queries[q], decode_rows(held)) if keep else ([], [])
-                )
-                ranked.append(([keep[i] for i in order], scores, held[order]))
-            winners = sorted({hits[q][0][i] for q, (pos, _, _) in enumerate(ranked) for i in pos})
-            if not winners:
-                return [[] for _ in hits]
-            found = col.get(ids=winners, include=["metadatas", "documents"])
-            by_id = {record_id: n for n, record_id in enumerate(found["ids"])}
-            stored = self._chroma_format.raw(found["ids"], found["metadatas"])
-            changed = set(winners) - set(by_id)
-            for q, (pos, _, used) in enumerate(ranked):  # the rows each score came from
-                mine = [hits[q][0][i] for i in pos]
-                at = [by_id.get(record_id, -1) for record_id in mine]
-                same = (stored[at] == used).all(axis=1) if len(stored) else np.zeros(len(at), bool)
-                changed.update(
-                    r for r, n, ok in zip(mine, at, same, strict=True) if n >= 0 and not ok
-                )
-            if not changed:
-                docs, metas = found["documents"], found["metadatas"]
-                out = []
-                for q, (pos, scores, _) in enumerate(ranked):
-                    ids, dists = hits[q]
-                    records = [
-                        Record(ids[i], docs[by_id[ids[i]]] or None, metas[by_id[ids[i]]] or {})
-                        for i in pos
-                    ]
-                    out.append(_results(pos, scores, records, dists))
-                return out
-            # A winner changed since the first stage: refresh it (with the first-stage
-            # vector the replica checks distances against), then rank again.
-            replaced = sorted(changed.intersection(by_id))
-            if replaced:
-                fresh = col.get(ids=replaced, include=["embeddings", "metadatas"])
-                self._fill_replica(replica, fresh)
-            gone |= set(winners) - set(by_id)
-        return None
 
     def load_full_vectors(self, *, batch_size: int = _GET_PAGE) -> int:
         """Bring every full vector into memory now, so that the first searches are fast.
@@ -1467,7 +1359,7 @@ class MatryoshkaStore:
                     include=["embeddings", "metadatas"], limit=batch_size, offset=o
                 )
                 if page["ids"]:
-                    self._fill_replica(self._replica_of(layout), page)
+                    fill_replica(self._replica_of(layout), self._chroma_format, page)
                 return len(page["ids"])
 
             got = self._call(page_at)
