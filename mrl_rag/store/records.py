@@ -33,7 +33,9 @@ class WriteBatch:
     """One write transaction: records to put (with their full vectors) and ids to delete.
 
     A batch is applied to Chroma in one call, which Chroma applies completely or
-    not at all. A put replaces the whole record (text, metadata, vectors).
+    not at all. A put replaces the whole record (text, metadata, vectors),
+    except in a ``new`` batch, whose ids another client may have stored since
+    the check: Chroma's ``add`` leaves those records as they are.
 
     Attributes:
         puts: Records to put, in the order of ``full``'s rows.

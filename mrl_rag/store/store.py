@@ -751,7 +751,9 @@ class MatryoshkaStore:
                 change (integers beyond 64 bits, NaN) is refused.
             batch_size: Texts embedded and written per step; each step is
                 durable on its own.
-            upsert: Replace existing records instead of skipping them.
+            upsert: Replace existing records instead of skipping them. Without
+                it, an id already stored is left as it is (also one that another
+                client of a shared server stores between the check and the write).
 
         Returns:
             The ids, in the order of ``texts``.
@@ -814,7 +816,9 @@ class MatryoshkaStore:
                 record without text).
             metadatas: Optional metadata per record.
             batch_size: Records written per step.
-            upsert: Replace existing records instead of skipping them.
+            upsert: Replace existing records instead of skipping them. Without
+                it, an id already stored is left as it is (also one that another
+                client of a shared server stores between the check and the write).
 
         Returns:
             The ids.
