@@ -255,7 +255,9 @@ class LocalFullVectors:
         self.vectors_path = directory / f"vectors.{dtype}"
         self.records_path = directory / "records.jsonl"
         self.log_path = directory / "log.bin"
-        self._entries = np.zeros(0, dtype=_HELD)  # committed PUT and DELETE entries
+        # Committed PUT and DELETE entries, in pieces: a commit appends its own, and
+        # the next view joins them (so a run of writes copies nothing).
+        self._entries: list[npt.NDArray[Any]] = []
         self._view: _View | None = None
         self._ends = _Ends(0, 0, 0)
         self._txn = 0
@@ -353,7 +355,7 @@ class LocalFullVectors:
                 self.records_path, f"is shorter than its log says ({self._ends.records} bytes)"
             )
         data = committed[np.isin(committed["op"], (PUT, DELETE))]
-        self._entries = _held(data)
+        self._entries = [_held(data)]
         # The uncommitted tail: a transaction that became READY is replayed by the
         # store (recover); anything else was never sent to Chroma and is cut.
         tail = entries[last + 1 :]
@@ -508,7 +510,7 @@ class LocalFullVectors:
         commit["check"] = _checksums(commit)
         # No fsync: a lost COMMIT only means the transaction is replayed on opening.
         _pwrite_all(self._fds["log"], commit.tobytes(), end.entries * _ENTRY.itemsize)
-        self._entries = np.concatenate([self._entries, _held(entries)])
+        self._entries.append(_held(entries))
         self._ends = _Ends(end.entries + 1, end.rows, end.records)
         self._txn = txn
         self._view = None
@@ -549,7 +551,7 @@ class LocalFullVectors:
             _fsync_dir(self.directory.parent)
             (self.directory / _COMPLETE).unlink()
             shutil.rmtree(old, ignore_errors=True)
-            self._entries = np.zeros(0, dtype=_HELD)
+            self._entries = []
             self._view, self._ends, self._txn = None, _Ends(0, 0, 0), 0
             self._load(create=False)
             return before - self.files_bytes()
@@ -601,7 +603,9 @@ class LocalFullVectors:
         """Sorted digests of live ids and their entries (built once per commit)."""
         view = self._view
         if view is None:
-            e = self._entries
+            if len(self._entries) != 1:
+                self._entries = [np.concatenate([np.zeros(0, dtype=_HELD), *self._entries])]
+            e = self._entries[0]
             order = np.lexsort((np.arange(len(e)), e["lo"], e["hi"]))
             his, los = e["hi"][order], e["lo"][order]
             last = np.ones(len(order), dtype=bool)
