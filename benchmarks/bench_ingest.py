@@ -38,6 +38,7 @@ from _synthetic import make_data
 
 DIM = 768
 CHUNK = 5000
+ALONE = "Chroma alone, 128-d, no texts"
 VOCABULARY = (  # the words of the "abstract" texts
     "protein cell gene expression tumour patient trial dose response model data signal "
     "pathway receptor binding membrane study cohort risk factor outcome analysis method "
@@ -76,7 +77,7 @@ def build(n: int, text: str, work: Path) -> dict[str, list[float]]:
         "funnel, chroma_texts=False": MatryoshkaStore(
             profile=profile, path=work / "lean", collection="lean", chroma_texts=False
         ),
-        "Chroma alone, 128-d, no texts": chromadb.PersistentClient(
+        ALONE: chromadb.PersistentClient(
             path=str(work / "alone")
         ).create_collection(
             "alone", configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
@@ -96,7 +97,7 @@ def build(n: int, text: str, work: Path) -> dict[str, list[float]]:
                     documents=texts[part],
                     metadatas=metas[part],
                 )
-            elif name.startswith("Chroma alone"):
+            elif name == ALONE:
                 sides[name].add(
                     ids=ids[part], embeddings=truncate(docs[part], first_dim), metadatas=metas[part]
                 )
@@ -111,7 +112,7 @@ def build(n: int, text: str, work: Path) -> dict[str, list[float]]:
             seconds[name].append(time.perf_counter() - began)
         print(f"    {min(start + CHUNK, n):,} records", end="\r", flush=True)
     for name, side in sides.items():
-        if name != "plain" and not name.startswith("Chroma alone"):
+        if name not in ("plain", ALONE):  # the stores; Chroma collections need no closing
             side.close()
     return seconds
 
