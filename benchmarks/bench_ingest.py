@@ -77,9 +77,7 @@ def build(n: int, text: str, work: Path) -> dict[str, list[float]]:
         "funnel, chroma_texts=False": MatryoshkaStore(
             profile=profile, path=work / "lean", collection="lean", chroma_texts=False
         ),
-        ALONE: chromadb.PersistentClient(
-            path=str(work / "alone")
-        ).create_collection(
+        ALONE: chromadb.PersistentClient(path=str(work / "alone")).create_collection(
             "alone", configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
         ),
     }
