@@ -601,6 +601,7 @@ def test_the_python_example_in_the_docs_runs(
     import re
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the default vector cache goes there
+    monkeypatch.delenv("MRL_RAG_CACHE", raising=False)  # which would move it elsewhere
 
     docs = (Path(__file__).resolve().parents[1] / "docs" / "advisor.md").read_text()
     section = docs.split("## From Python", 1)[1]
